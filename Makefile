@@ -17,7 +17,7 @@ endif
 
 VERSION := 0.1.0
 PKGS := libturbojpeg libpng libavformat libavcodec libavutil libswscale lmdb libcrypto jansson libmicrohttpd
-TEST_PKGS := libcurl
+TEST_PKGS := libcurl zlib
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)

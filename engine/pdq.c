@@ -374,13 +374,13 @@ void cordon_pdq_dihedral(const cordon_pdq_dct_t *dct,
                     v = b[i][j];
                     break;
                 case CORDON_DIH_ROT90:
-                    v = (j & 1) ? b[j][i] : -b[j][i];
+                    v = (i & 1) ? b[j][i] : -b[j][i];
                     break;
                 case CORDON_DIH_ROT180:
                     v = ((i + j) & 1) ? -b[i][j] : b[i][j];
                     break;
                 case CORDON_DIH_ROT270:
-                    v = (i & 1) ? b[j][i] : -b[j][i];
+                    v = (j & 1) ? b[j][i] : -b[j][i];
                     break;
                 case CORDON_DIH_FLIPX:
                     v = (i & 1) ? b[i][j] : -b[i][j];

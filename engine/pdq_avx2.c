@@ -141,24 +141,6 @@ static void rows_to_T(const float *rows, size_t pitch, int W, float *T)
             T[(size_t)x * B + r] = rows[(size_t)r * pitch + x];
 }
 
-/* The tile O[x*B + r] back into nb row-major rows given by dst[r]. */
-static void T_to_rows(const float *O, int W, int nb, float *const dst[B])
-{
-    int x = 0;
-    for (; x + 8 <= W; x += 8)
-        for (int h = 0; h < B && h < nb; h += 8) {
-            __m256 v[8];
-            for (int c = 0; c < 8; c++)
-                v[c] = _mm256_load_ps(O + (size_t)(x + c) * B + h);
-            transpose8(v);
-            for (int r = 0; r < 8 && h + r < nb; r++)
-                _mm256_storeu_ps(dst[h + r] + x, v[r]);
-        }
-    for (; x < W; x++)
-        for (int r = 0; r < nb; r++)
-            dst[r][x] = O[(size_t)x * B + r];
-}
-
 /* The reference's 1-D box pass along x for all B rows of a tile at once.
  * With `samples` NULL it writes every output to O; otherwise it divides
  * only at the sampled columns (ascending, possibly repeated) and writes
@@ -220,42 +202,95 @@ static void box_rows_T(const float *T, float *O, int n, int w,
 #undef OUT
 }
 
-/* The first column pass for one incoming row k, across all columns. */
-static int colbox_push_avx2(cordon__colbox_t *c, int k, float *out, int *orow)
+/*
+ * The first column pass for the nb new rows y0.. of a block, fused with the
+ * transposes around it. The new rows arrive column-major in O; each strip
+ * of 8 columns is transposed to rows in registers, stored into the ring
+ * (later rows subtract them), pushed through the per-column running sums,
+ * and the emitted output rows are transposed straight into the tile T2
+ * for the second row pass. Returns the number of rows emitted; the first
+ * is image row y0 - half + 1 (or 0 for the first emission).
+ */
+static int colbox_block_avx2(cordon__colbox_t *c, const float *O, int y0,
+                             int nb, float *T2)
 {
-    const float *in = cordon__colbox_slot(c, k);
-    float *sum = c->sum;
-    int cols = c->cols, x;
-    if (k == 0)
-        memset(sum, 0, (size_t)cols * sizeof *sum);
-    if (k >= c->w) {
-        const float *old = cordon__colbox_slot(c, k - c->w);
-        for (x = 0; x + 8 <= cols; x += 8) {
-            __m256 s = _mm256_add_ps(_mm256_load_ps(sum + x),
-                                     _mm256_load_ps(in + x));
-            _mm256_store_ps(sum + x, _mm256_sub_ps(s, _mm256_load_ps(old + x)));
-        }
-        for (; x < cols; x++) {
-            sum[x] += in[x];
-            sum[x] -= old[x];
-        }
-    } else {
-        for (x = 0; x + 8 <= cols; x += 8)
-            _mm256_store_ps(sum + x, _mm256_add_ps(_mm256_load_ps(sum + x),
-                                                   _mm256_load_ps(in + x)));
-        for (; x < cols; x++)
-            sum[x] += in[x];
+    int W = c->cols, w = c->w, half = c->half;
+    float *slot[B], *old[B];
+    float cnt[B];
+    int emits[B], e = 0;
+    for (int r = 0; r < nb; r++) {
+        int k = y0 + r;
+        slot[r] = cordon__colbox_slot(c, k);
+        old[r] = k >= w ? cordon__colbox_slot(c, k - w) : NULL;
+        emits[r] = k >= half - 1;
+        cnt[r] = (float)(k + 1 < w ? k + 1 : w);
+        e += emits[r];
     }
-    if (k < c->half - 1)
-        return 0;
-    float cnt = (float)(k + 1 < c->w ? k + 1 : c->w);
-    __m256 d = _mm256_set1_ps(cnt);
-    for (x = 0; x + 8 <= cols; x += 8)
-        _mm256_storeu_ps(out + x, _mm256_div_ps(_mm256_load_ps(sum + x), d));
-    for (; x < cols; x++)
-        out[x] = sum[x] / cnt;
-    *orow = k - c->half + 1;
-    return 1;
+    if (y0 == 0)
+        memset(c->sum, 0, (size_t)W * sizeof *c->sum);
+    /* Strips of 8 columns, NS at a time: their running sums are
+     * independent chains, which hides the add/subtract latency. */
+    enum { NS = 4 };
+    int x = 0;
+    for (; x + 8 * NS <= W; x += 8 * NS) {
+        for (int st = 0; st < NS; st++) {
+            int xs = x + 8 * st;
+            for (int h = 0; h < B && h < nb; h += 8) {
+                __m256 v[8];
+                for (int i = 0; i < 8; i++)
+                    v[i] = _mm256_load_ps(O + (size_t)(xs + i) * B + h);
+                transpose8(v);
+                for (int i = 0; i < 8 && h + i < nb; i++)
+                    _mm256_store_ps(slot[h + i] + xs, v[i]);
+            }
+        }
+        __m256 sum[NS], outv[NS][B];
+        for (int st = 0; st < NS; st++)
+            sum[st] = _mm256_load_ps(c->sum + x + 8 * st);
+        int n = 0;
+        for (int r = 0; r < nb; r++) {
+            for (int st = 0; st < NS; st++) {
+                sum[st] = _mm256_add_ps(
+                    sum[st], _mm256_load_ps(slot[r] + x + 8 * st));
+                if (old[r])
+                    sum[st] = _mm256_sub_ps(
+                        sum[st], _mm256_load_ps(old[r] + x + 8 * st));
+            }
+            if (emits[r]) {
+                __m256 d = _mm256_set1_ps(cnt[r]);
+                for (int st = 0; st < NS; st++)
+                    outv[st][n] = _mm256_div_ps(sum[st], d);
+                n++;
+            }
+        }
+        for (int st = 0; st < NS; st++) {
+            int xs = x + 8 * st;
+            _mm256_store_ps(c->sum + xs, sum[st]);
+            for (int h = 0; h < n; h += 8) {
+                for (int i = n; i < h + 8; i++)
+                    outv[st][i] = _mm256_setzero_ps();
+                transpose8(outv[st] + h);
+                for (int i = 0; i < 8; i++)
+                    _mm256_store_ps(T2 + (size_t)(xs + i) * B + h,
+                                    outv[st][h + i]);
+            }
+        }
+    }
+    for (; x < W; x++) {
+        float sum = c->sum[x];
+        int n = 0;
+        for (int r = 0; r < nb; r++) {
+            float v = O[(size_t)x * B + r];
+            slot[r][x] = v;
+            sum += v;
+            if (old[r])
+                sum -= old[r][x];
+            if (emits[r])
+                T2[(size_t)x * B + n++] = sum / cnt[r];
+        }
+        c->sum[x] = sum;
+    }
+    return e;
 }
 
 static void colbox_tail_avx2(cordon__colbox_t *c, int t, float *out, int *orow)
@@ -289,16 +324,15 @@ typedef struct {
     float *c2out;
 } stage2_t;
 
-/* The second row pass on the block of column-filtered rows, then the second
- * column pass on the 64 sampled columns of each of those rows. */
-static void stage2_flush(stage2_t *s, float out[64][64])
+/* The second row pass on n column-filtered rows held in the tile T2, then
+ * the second column pass on the 64 sampled columns of each of them. */
+static void stage2_tile(stage2_t *s, const float *T2, int n, float out[64][64])
 {
     const cordon__pdq_geom_t *g = s->g;
-    if (s->c1_count == 0)
+    if (n == 0)
         return;
-    rows_to_T(s->c1blk, s->pitch, g->width, s->T);
-    box_rows_T(s->T, NULL, g->width, g->win_x, g->sample_col, s->S);
-    for (int r = 0; r < s->c1_count; r++) {
+    box_rows_T(T2, NULL, g->width, g->win_x, g->sample_col, s->S);
+    for (int r = 0; r < n; r++) {
         int row = s->c1_first + r;
         float *slot = cordon__colbox_slot(&s->c2, row);
         for (int j = 0; j < 64; j++)
@@ -307,7 +341,16 @@ static void stage2_flush(stage2_t *s, float out[64][64])
         if (cordon__colbox_push(&s->c2, row, s->c2out, &orow))
             cordon__pdq_emit_final(g, orow, s->c2out, out);
     }
-    s->c1_first += s->c1_count;
+    s->c1_first += n;
+}
+
+/* The same for rows collected row-major in c1blk (the column pass tail). */
+static void stage2_flush(stage2_t *s, float out[64][64])
+{
+    if (s->c1_count == 0)
+        return;
+    rows_to_T(s->c1blk, s->pitch, s->g->width, s->T);
+    stage2_tile(s, s->T, s->c1_count, out);
     s->c1_count = 0;
 }
 
@@ -344,17 +387,9 @@ void cordon__pdq_filter_avx2(const cordon_plane_t *img,
         int nb = H - y0 < B ? H - y0 : B;
         luma_block_T(img, y0, nb, s2.T, tmp_row);
         box_rows_T(s2.T, O, W, g->win_x, NULL, NULL);
-        float *dst[B];
-        for (int r = 0; r < nb; r++)
-            dst[r] = cordon__colbox_slot(&c1, y0 + r);
-        T_to_rows(O, W, nb, dst);
-        for (int r = 0; r < nb; r++) {
-            int orow;
-            float *o = s2.c1blk + (size_t)s2.c1_count * pitch;
-            if (colbox_push_avx2(&c1, y0 + r, o, &orow) &&
-                ++s2.c1_count == B)
-                stage2_flush(&s2, out);
-        }
+        /* T is free again once R1 has read it: it takes C1's output. */
+        int e = colbox_block_avx2(&c1, O, y0, nb, s2.T);
+        stage2_tile(&s2, s2.T, e, out);
     }
     for (int t = 0; t < c1.half - 1; t++) {
         int orow;

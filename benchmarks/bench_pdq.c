@@ -17,10 +17,16 @@
  *   all        cordon_hash_image(): PDQ + dihedral + MD5 + SHA-256;
  *   fast       decode with opts.fast = 1 at the library's default
  *              fast_min_side, then PDQ;
+ *   .r         decode, canonical and fast again on the reuse path: one
+ *              TurboJPEG handle and buffer, or one cordon_decoder_t and
+ *              cordon_hasher_t, kept for the whole run as a server would;
  * and, for JPEG only, a sweep of scale rules: the library's fast mode at
- * fast_min_side 64/128/256/512, and fixed IDCT scales 1/2, 1/4, 1/8 decoded
- * directly with TurboJPEG. Drift is the Hamming distance of each fast hash
- * from the canonical one.
+ * fast_min_side 64/128/256/512; fixed IDCT scales 1/2, 1/4, 1/8 decoded
+ * directly with TurboJPEG to RGB ("scale") and to the JPEG's own Y channel
+ * ("gray"); and, as a drift-only experiment, the scaled pixels replicated
+ * back to full size ("repl"). Drift is the Hamming distance of each hash
+ * from the canonical one. The scalar, hash_image and reuse paths must give
+ * the canonical hash exactly; any difference is flagged !MISMATCH.
  *
  * A table goes to stdout, or to stderr with --json, in which case stdout gets
  * JSON lines: one {"type":"image"} per image and one {"type":"summary"}.
@@ -55,6 +61,9 @@ typedef enum {
     K_CANON,     /* library decode + pdq */
     K_SCALAR,    /* K_CANON with SIMD off */
     K_ALL,       /* cordon_hash_image */
+    K_DECODE_R,  /* K_DECODE reusing one handle/decoder and buffer */
+    K_CANON_R,   /* cordon_decoder_decode + cordon_hasher_pdq, reused */
+    K_FAST_R,    /* K_CANON_R with the default fast rule */
     K_RULE,      /* library fast mode with fast_min_side = param */
     K_TJ_SCALED, /* TurboJPEG at 1/param + pdq */
     K_TJ_GRAY,   /* TurboJPEG at 1/param straight to luma (Y) + pdq */
@@ -74,6 +83,7 @@ typedef struct {
 static variant_t variants[MAX_VARIANTS];
 static int n_variants;
 static int v_decode, v_canon, v_scalar, v_all, v_fast; /* indexes */
+static int v_decode_r, v_canon_r, v_fast_r;
 static int first_sweep;                                 /* rules and scales */
 
 static int add_variant(kind_t k, int param, int jpeg_only, const char *fmt,
@@ -102,6 +112,9 @@ static void setup_variants(void)
     v_canon = add_variant(K_CANON, 0, 0, "canonical");
     v_scalar = add_variant(K_SCALAR, 0, 0, "scalar");
     v_all = add_variant(K_ALL, 0, 0, "all");
+    v_decode_r = add_variant(K_DECODE_R, 0, 0, "decode.r");
+    v_canon_r = add_variant(K_CANON_R, 0, 0, "canonical.r");
+    v_fast_r = add_variant(K_FAST_R, 0, 0, "fast.r");
     /* The default rule is measured for every image (it is what "fast" means
      * to a user); the others only for JPEG, the only format it changes. */
     v_fast = add_variant(K_RULE, CORDON_DEFAULT_FAST_MIN_SIDE, 0,
@@ -298,6 +311,114 @@ static int run_lib(const uint8_t *buf, size_t len,
 
 static unsigned full_features;
 
+/* State kept across calls for the reuse (".r") variants, as a server that
+ * hashes many images keeps it: large buffers are then not freshly mapped
+ * and page-faulted on every image. Each variant has its own, so that one
+ * variant's buffer sizes never favour another. */
+static struct {
+    tjhandle tj;
+    unsigned char *buf;
+    size_t cap;
+    cordon_decoder_t *dec_base, *dec_canon, *dec_fast;
+    cordon_hasher_t *h_canon, *h_fast;
+} reuse;
+
+static int reuse_init(void)
+{
+    if (!(reuse.tj = tjInitDecompress()))
+        return -1;
+    if (cordon_decoder_create(&reuse.dec_base) != CORDON_OK ||
+        cordon_decoder_create(&reuse.dec_canon) != CORDON_OK ||
+        cordon_decoder_create(&reuse.dec_fast) != CORDON_OK ||
+        cordon_hasher_create(&reuse.h_canon) != CORDON_OK ||
+        cordon_hasher_create(&reuse.h_fast) != CORDON_OK)
+        return -1;
+    return 0;
+}
+
+static void reuse_free(void)
+{
+    if (reuse.tj)
+        tjDestroy(reuse.tj);
+    free(reuse.buf);
+    cordon_decoder_free(reuse.dec_base);
+    cordon_decoder_free(reuse.dec_canon);
+    cordon_decoder_free(reuse.dec_fast);
+    cordon_hasher_free(reuse.h_canon);
+    cordon_hasher_free(reuse.h_fast);
+    memset(&reuse, 0, sizeof reuse);
+}
+
+/* The TurboJPEG baseline with the handle and buffer kept. */
+static int run_tj_reuse(const uint8_t *buf, size_t len, meas_t *m, char *err,
+                        size_t errlen)
+{
+    double t0 = now_ms();
+    int w, h, subsamp, cs;
+    if (tjDecompressHeader3(reuse.tj, buf, (unsigned long)len, &w, &h,
+                            &subsamp, &cs) != 0) {
+        snprintf(err, errlen, "header: %s", tjGetErrorStr2(reuse.tj));
+        return -1;
+    }
+    if (cs == TJCS_CMYK || cs == TJCS_YCCK) {
+        snprintf(err, errlen, "CMYK JPEG: no baseline");
+        return -1;
+    }
+    int pf = cs == TJCS_GRAY ? TJPF_GRAY : TJPF_RGB;
+    size_t stride = (size_t)w * (size_t)tjPixelSize[pf];
+    if (stride * (size_t)h > reuse.cap) {
+        free(reuse.buf);
+        reuse.cap = 0;
+        if (!(reuse.buf = malloc(stride * (size_t)h))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        reuse.cap = stride * (size_t)h;
+    }
+    if (tjDecompress2(reuse.tj, buf, (unsigned long)len, reuse.buf, w,
+                      (int)stride, h, pf, 0) != 0 &&
+        tjGetErrorCode(reuse.tj) == TJERR_FATAL) {
+        snprintf(err, errlen, "decode: %s", tjGetErrorStr2(reuse.tj));
+        return -1;
+    }
+    m->total = m->dec = now_ms() - t0;
+    m->w = w;
+    m->h = h;
+    return 0;
+}
+
+/* A kept decoder, then PDQ with a kept hasher unless h is NULL. */
+static int run_reuse(cordon_decoder_t *d, cordon_hasher_t *h,
+                     const uint8_t *buf, size_t len,
+                     const cordon_decode_opts_t *o, meas_t *m, char *err,
+                     size_t errlen)
+{
+    cordon_image_t img;
+    double t0 = now_ms();
+    int rc = cordon_decoder_decode(d, buf, len, o, &img);
+    if (rc != CORDON_OK) {
+        snprintf(err, errlen, "decode: %s", cordon_strerror(rc));
+        return -1;
+    }
+    double t1 = now_ms();
+    m->dec = t1 - t0;
+    m->w = img.width;
+    m->h = img.height;
+    if (h) {
+        cordon_plane_t p = cordon_image_plane(&img);
+        cordon_pdq_result_t res;
+        if ((rc = cordon_hasher_pdq(h, &p, &res)) != CORDON_OK) {
+            snprintf(err, errlen, "pdq: %s", cordon_strerror(rc));
+            return -1;
+        }
+        m->pdq = now_ms() - t1;
+        m->hash = res.hash;
+        m->quality = res.quality;
+    }
+    m->total = now_ms() - t0;
+    return 0;
+}
+
 static int run_variant(const variant_t *v, const uint8_t *buf, size_t len,
                        int is_jpeg, meas_t *m, char *err, size_t errlen)
 {
@@ -311,6 +432,17 @@ static int run_variant(const variant_t *v, const uint8_t *buf, size_t len,
         return run_lib(buf, len, &o, 1, m, err, errlen);
     case K_CANON:
         return run_lib(buf, len, &o, 0, m, err, errlen);
+    case K_DECODE_R:
+        if (is_jpeg)
+            return run_tj_reuse(buf, len, m, err, errlen);
+        return run_reuse(reuse.dec_base, NULL, buf, len, &o, m, err, errlen);
+    case K_CANON_R:
+        return run_reuse(reuse.dec_canon, reuse.h_canon, buf, len, &o, m, err,
+                         errlen);
+    case K_FAST_R:
+        o.fast = 1;
+        return run_reuse(reuse.dec_fast, reuse.h_fast, buf, len, &o, m, err,
+                         errlen);
     case K_SCALAR: {
         cordon_cpu_set_features(0);
         int rc = run_lib(buf, len, &o, 0, m, err, errlen);
@@ -525,7 +657,7 @@ static void measure_image(image_t *im, int reps)
     }
     const cordon_hash256_t *canon = &im->v[v_canon].last.hash;
     for (int i = 0; i < n_variants; i++)
-        if (im->v[i].ok && i != v_decode)
+        if (im->v[i].ok && i != v_decode && i != v_decode_r)
             im->v[i].drift = cordon_hash_distance(canon, &im->v[i].last.hash);
     im->width = im->v[v_canon].last.w;
     im->height = im->v[v_canon].last.h;
@@ -557,6 +689,14 @@ static int push(strvec_t *sv, const char *s)
         return -1;
     sv->n++;
     return 0;
+}
+
+static void free_strvec(strvec_t *sv)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        free(sv->v[i]);
+    free(sv->v);
+    memset(sv, 0, sizeof *sv);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -653,13 +793,37 @@ static void scale_str(const image_t *im, const vres_t *vr, char *buf,
         snprintf(buf, n, "1/%d", den);
 }
 
+/* printf of a double, or "-" when there is no value. */
+static const char *fmtd(char *buf, size_t n, const char *fmt, double v)
+{
+    if (isnan(v) || isinf(v))
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, fmt, v);
+    return buf;
+}
+#define FD(fmt, v) fmtd((char[32]){0}, 32, fmt, v)
+
+/* Paths that must give the canonical hash bit for bit. */
+static int hash_mismatch(const image_t *im)
+{
+    const int must_match[] = {v_scalar, v_all, v_canon_r};
+    for (size_t k = 0; k < sizeof must_match / sizeof must_match[0]; k++) {
+        const vres_t *v = &im->v[must_match[k]];
+        if (v->ok && v->drift)
+            return 1;
+    }
+    return 0;
+}
+
 static void print_table_header(void)
 {
     fprintf(tab,
-            "%-30s %-4s %9s %5s | %7s %7s %7s %6s %5s | %6s %5s | %7s | "
-            "%6s %4s %5s %5s | %3s\n",
+            "%-30s %-4s %9s %5s | %7s %7s %7s %6s %5s | %7s %7s %5s | %6s "
+            "%4s | %7s | %6s %6s %4s %5s %5s | %3s\n",
             "image", "fmt", "WxH", "MP", "dec", "canon", "c.dec", "pdq",
-            "ratio", "s.pdq", "simd", "all", "fast", "scl", "x", "drift", "Q");
+            "ratio", "dec.r", "canon.r", "rat.r", "s.pdq", "simd", "all",
+            "fast", "fast.r", "scl", "x", "drift", "Q");
 }
 
 static void print_row(const image_t *im)
@@ -672,20 +836,25 @@ static void print_row(const image_t *im)
     }
     const vres_t *d = &im->v[v_decode], *c = &im->v[v_canon],
                  *s = &im->v[v_scalar], *a = &im->v[v_all],
-                 *f = &im->v[v_fast];
+                 *f = &im->v[v_fast], *dr = &im->v[v_decode_r],
+                 *cr = &im->v[v_canon_r], *fr = &im->v[v_fast_r];
     char wh[24], sc[16];
     snprintf(wh, sizeof wh, "%dx%d", im->width, im->height);
     scale_str(im, f, sc, sizeof sc);
     fprintf(tab,
-            "%-30s %-4s %9s %5.2f | %7.2f %7.2f %7.2f %6.2f %5.2f | %6.2f "
-            "%5.1f | %7.2f | %6.2f %4s %5.1f %5d | %3d%s\n",
+            "%-30s %-4s %9s %5.2f | %7.2f %7.2f %7.2f %6.2f %5.2f | %7s %7s "
+            "%5s | %6s %4s | %7s | %6.2f %6s %4s %5.1f %5d | %3d%s\n",
             name, im->progressive ? "pjpg" : cordon_format_name(im->fmt), wh,
-            im->mp, d->total, c->total, c->dec, c->pdq, c->total / d->total, s->ok ? s->pdq : NAN,
-            s->ok ? s->pdq / c->pdq : NAN, a->ok ? a->total : NAN, f->total,
-            sc, c->total / f->total, f->drift, c->last.quality,
-            (s->ok && s->drift) || (a->ok && a->drift) || c->unstable
-                ? "  !MISMATCH"
-                : "");
+            im->mp, d->total, c->total, c->dec, c->pdq, c->total / d->total,
+            FD("%.2f", dr->ok ? dr->total : NAN),
+            FD("%.2f", cr->ok ? cr->total : NAN),
+            FD("%.2f", dr->ok && cr->ok ? cr->total / dr->total : NAN),
+            FD("%.2f", s->ok ? s->pdq : NAN),
+            FD("%.1f", s->ok ? s->pdq / c->pdq : NAN),
+            FD("%.2f", a->ok ? a->total : NAN), f->total,
+            FD("%.2f", fr->ok ? fr->total : NAN), sc, c->total / f->total,
+            f->drift, c->last.quality,
+            hash_mismatch(im) || c->unstable ? "  !MISMATCH" : "");
 }
 
 static void print_json_image(const image_t *im)
@@ -702,7 +871,8 @@ static void print_json_image(const image_t *im)
     }
     const vres_t *d = &im->v[v_decode], *c = &im->v[v_canon],
                  *s = &im->v[v_scalar], *a = &im->v[v_all],
-                 *f = &im->v[v_fast];
+                 *f = &im->v[v_fast], *dr = &im->v[v_decode_r],
+                 *cr = &im->v[v_canon_r], *fr = &im->v[v_fast_r];
     char hex[CORDON_HASH_HEX_LEN + 1];
     cordon_hash_to_hex(&c->last.hash, hex);
     printf(",\"format\":\"%s\",\"progressive\":%s,\"width\":%d,"
@@ -718,6 +888,11 @@ static void print_json_image(const image_t *im)
     json_num("scalar_ms", s->ok ? s->total : NAN, 1);
     json_num("scalar_pdq_ms", s->ok ? s->pdq : NAN, 1);
     json_num("hash_image_ms", a->ok ? a->total : NAN, 1);
+    json_num("decode_reuse_ms", dr->ok ? dr->total : NAN, 1);
+    json_num("canonical_reuse_ms", cr->ok ? cr->total : NAN, 1);
+    json_num("canonical_reuse_pdq_ms", cr->ok ? cr->pdq : NAN, 1);
+    json_num("ratio_reuse", dr->ok && cr->ok ? cr->total / dr->total : NAN, 1);
+    json_num("fast_reuse_ms", fr->ok ? fr->total : NAN, 1);
     json_num("fast_ms", f->total, 1);
     json_num("fast_pdq_ms", f->pdq, 1);
     json_num("fast_speedup", c->total / f->total, 1);
@@ -727,10 +902,11 @@ static void print_json_image(const image_t *im)
     printf("\"fast_width\":%d,\"fast_height\":%d,\"drift\":%d,"
            "\"quality\":%d,\"fast_quality\":%d,\"pdq\":\"%s\","
            "\"scalar_identical\":%s,\"hash_image_identical\":%s,"
-           "\"stable\":%s,\"sweep\":[",
+           "\"reuse_identical\":%s,\"stable\":%s,\"sweep\":[",
            f->last.w, f->last.h, f->drift, c->last.quality, f->last.quality,
            hex, s->ok && !s->drift ? "true" : "false",
            a->ok && !a->drift ? "true" : "false",
+           cr->ok && !cr->drift ? "true" : "false",
            c->unstable ? "false" : "true");
     int first = 1;
     for (int i = first_sweep; i < n_variants; i++) {
@@ -768,39 +944,61 @@ typedef struct {
     double mp, dec, canon, pdq, all, fast;
     double scalar_pdq, simd_pdq; /* over images with a scalar run */
     double ratio_med, ratio_max, fast_x_med;
+    double dec_r, canon_r, fast_r; /* the reuse path */
+    double ratio_r_med, ratio_r_max, fast_r_x_med;
 } group_t;
+
+/* Median and max over the selected images of num/den variant totals. */
+static void ratio_stats(const image_t *ims, size_t n, filter_fn keep,
+                        int num, int den, double *tmp, double *med,
+                        double *max)
+{
+    int k = 0;
+    *max = NAN;
+    for (size_t i = 0; i < n; i++) {
+        const image_t *im = &ims[i];
+        if (!im->ok || !keep(im) || !im->v[num].ok || !im->v[den].ok)
+            continue;
+        double r = im->v[num].total / im->v[den].total;
+        if (!(r <= *max))
+            *max = r;
+        tmp[k++] = r;
+    }
+    *med = median(tmp, k);
+}
 
 static group_t group_over(const image_t *ims, size_t n, filter_fn keep,
                           double *tmp)
 {
     group_t g = {0};
-    g.ratio_max = NAN;
     for (size_t i = 0; i < n; i++) {
         const image_t *im = &ims[i];
         if (!im->ok || !keep(im))
             continue;
-        const vres_t *c = &im->v[v_canon];
-        double r = c->total / im->v[v_decode].total;
+        const vres_t *v = im->v;
+        g.n++;
         g.mp += im->mp;
-        g.dec += im->v[v_decode].total;
-        g.canon += c->total;
-        g.pdq += c->pdq;
-        g.all += im->v[v_all].ok ? im->v[v_all].total : NAN;
-        g.fast += im->v[v_fast].total;
-        if (im->v[v_scalar].ok) {
-            g.scalar_pdq += im->v[v_scalar].pdq;
-            g.simd_pdq += c->pdq;
+        g.dec += v[v_decode].total;
+        g.canon += v[v_canon].total;
+        g.pdq += v[v_canon].pdq;
+        g.all += v[v_all].ok ? v[v_all].total : NAN;
+        g.fast += v[v_fast].total;
+        g.dec_r += v[v_decode_r].ok ? v[v_decode_r].total : NAN;
+        g.canon_r += v[v_canon_r].ok ? v[v_canon_r].total : NAN;
+        g.fast_r += v[v_fast_r].ok ? v[v_fast_r].total : NAN;
+        if (v[v_scalar].ok) {
+            g.scalar_pdq += v[v_scalar].pdq;
+            g.simd_pdq += v[v_canon].pdq;
         }
-        if (!(r <= g.ratio_max))
-            g.ratio_max = r;
-        tmp[g.n++] = r;
     }
-    g.ratio_med = median(tmp, g.n);
-    int k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (ims[i].ok && keep(&ims[i]))
-            tmp[k++] = ims[i].v[v_canon].total / ims[i].v[v_fast].total;
-    g.fast_x_med = median(tmp, k);
+    double unused;
+    ratio_stats(ims, n, keep, v_canon, v_decode, tmp, &g.ratio_med,
+                &g.ratio_max);
+    ratio_stats(ims, n, keep, v_canon, v_fast, tmp, &g.fast_x_med, &unused);
+    ratio_stats(ims, n, keep, v_canon_r, v_decode_r, tmp, &g.ratio_r_med,
+                &g.ratio_r_max);
+    ratio_stats(ims, n, keep, v_canon_r, v_fast_r, tmp, &g.fast_r_x_med,
+                &unused);
     return g;
 }
 
@@ -875,16 +1073,20 @@ static rule_t rule_over(const image_t *ims, size_t n, int vi, double *tmp)
 
 static const char *verdict(int ok) { return ok ? "PASS" : "MISS"; }
 
-/* printf of a double, or "-" when there is no value. */
-static const char *fmtd(char *buf, size_t n, const char *fmt, double v)
+
+static void print_group_reuse(const char *label, group_t g)
 {
-    if (isnan(v) || isinf(v))
-        snprintf(buf, n, "-");
-    else
-        snprintf(buf, n, fmt, v);
-    return buf;
+    if (!g.n)
+        return;
+    fprintf(tab,
+            "  %-13s %3d %6.1f | %7.1f %6.1f %6.1f | %7.1f %6.1f %6.1f | "
+            "%5.3f %5.3f %5s | %7.1f %6.1f %6.1f | %5.2f %5.2f\n",
+            label, g.n, g.mp, g.dec_r, g.n * 1e3 / g.dec_r,
+            g.mp * 1e3 / g.dec_r, g.canon_r, g.n * 1e3 / g.canon_r,
+            g.mp * 1e3 / g.canon_r, g.canon_r / g.dec_r, g.ratio_r_med,
+            FD("%.2f", g.ratio_r_max), g.fast_r, g.n * 1e3 / g.fast_r,
+            g.mp * 1e3 / g.fast_r, g.canon_r / g.fast_r, g.fast_r_x_med);
 }
-#define FD(fmt, v) fmtd((char[32]){0}, 32, fmt, v)
 
 static void print_group(const char *label, group_t g)
 {
@@ -920,7 +1122,17 @@ static void json_group(const char *key, group_t g, int comma)
     json_num("fast_images_per_s", g.n * 1e3 / g.fast, 1);
     json_num("decode_mp_per_s", g.mp * 1e3 / g.dec, 1);
     json_num("canonical_mp_per_s", g.mp * 1e3 / g.canon, 1);
-    json_num("fast_mp_per_s", g.mp * 1e3 / g.fast, 0);
+    json_num("fast_mp_per_s", g.mp * 1e3 / g.fast, 1);
+    json_num("decode_reuse_ms", g.dec_r, 1);
+    json_num("canonical_reuse_ms", g.canon_r, 1);
+    json_num("fast_reuse_ms", g.fast_r, 1);
+    json_num("ratio_reuse", g.canon_r / g.dec_r, 1);
+    json_num("ratio_reuse_median", g.ratio_r_med, 1);
+    json_num("ratio_reuse_max", g.ratio_r_max, 1);
+    json_num("fast_reuse_speedup", g.canon_r / g.fast_r, 1);
+    json_num("fast_reuse_speedup_median", g.fast_r_x_med, 1);
+    json_num("canonical_reuse_images_per_s", g.n * 1e3 / g.canon_r, 1);
+    json_num("canonical_reuse_mp_per_s", g.mp * 1e3 / g.canon_r, 0);
     printf("}%s", comma ? "," : "");
 }
 
@@ -963,15 +1175,14 @@ static void summarize(const image_t *ims, size_t n, int reps)
             failed++;
             continue;
         }
-        const vres_t *s = &ims[i].v[v_scalar], *a = &ims[i].v[v_all];
-        mismatch += (s->ok && s->drift) || (a->ok && a->drift);
+        mismatch += hash_mismatch(&ims[i]);
         for (int k = 0; k < n_variants; k++)
             unstable += ims[i].v[k].ok && ims[i].v[k].unstable;
     }
 
     fprintf(tab, "\nSummary: %d images measured, %d skipped; %d images whose"
-                 " scalar or hash_image hash differs from canonical (must be"
-                 " 0); %d unstable hashes\n",
+                 " scalar, hash_image or reuse hash differs from canonical "
+                 "(must be 0); %d unstable hashes\n",
             g[G_ALL].n, failed, mismatch, unstable);
     fprintf(tab, "  SIMD path %s: PDQ alone is %.2fx faster than scalar "
                  "(all images, sums)\n",
@@ -991,6 +1202,14 @@ static void summarize(const image_t *ims, size_t n, int reps)
             "med", "max", "share", "ms", "img/s", "MP/s", "agg", "med");
     for (int i = 0; i < G_N; i++)
         print_group(groups[i].label, g[i]);
+    fprintf(tab, "\n  The reuse path: one TurboJPEG handle + buffer (decode.r), "
+                 "one cordon_decoder_t + cordon_hasher_t (canonical.r, "
+                 "fast.r) kept for the whole run\n");
+    fprintf(tab, "  %-13s %3s %6s | %-22s | %-22s | %-17s | %-22s | %-11s\n",
+            "group", "n", "MP", "decode-only.r", "canonical.r",
+            "canonical/decode", "fast.r", "canon/fast");
+    for (int i = 0; i < G_N; i++)
+        print_group_reuse(groups[i].label, g[i]);
 
     fprintf(tab, "\nFast-mode rules and scale experiments (JPEG only; drift "
                  "in bits from canonical; x = canonical/variant on photos "
@@ -1023,24 +1242,40 @@ static void summarize(const image_t *ims, size_t n, int reps)
     const rule_t *rf = &rules[v_fast];
     int t_ratio = g[G_ALL].ratio_med <= TARGET_CANON_RATIO;
     int t_ratio_ph = g[G_PHOTO].n && g[G_PHOTO].ratio_med <= TARGET_CANON_RATIO;
+    int t_ratio_r = g[G_ALL].ratio_r_med <= TARGET_CANON_RATIO;
+    int t_ratio_ph_r =
+        g[G_PHOTO].n && g[G_PHOTO].ratio_r_med <= TARGET_CANON_RATIO;
     int t_fast = rf->med >= TARGET_FAST_SPEEDUP;
+    int t_fast_r = g[G_PHOTO].fast_r_x_med >= TARGET_FAST_SPEEDUP;
     int t_drift = rf->dp.n && rf->dp.p95 <= TARGET_FAST_P95;
 
     fprintf(tab, "\nTargets (judged on per-image medians; aggregates in "
                  "brackets)\n");
-    fprintf(tab, "  canonical <= %.2fx decode-only, all images:    %5.3f "
+    fprintf(tab, "  canonical <= %.2fx decode-only, all images:      %5.3f "
                  "(agg %5.3f)  %s\n",
             TARGET_CANON_RATIO, g[G_ALL].ratio_med,
             g[G_ALL].canon / g[G_ALL].dec, verdict(t_ratio));
+    fprintf(tab, "    reuse path (canonical.r / decode.r):           %5.3f "
+                 "(agg %5.3f)  %s\n",
+            g[G_ALL].ratio_r_med, g[G_ALL].canon_r / g[G_ALL].dec_r,
+            verdict(t_ratio_r));
     if (g[G_PHOTO].n) {
-        fprintf(tab, "  canonical <= %.2fx decode-only, photos>=1.5MP: %5.3f "
+        fprintf(tab, "  canonical <= %.2fx decode-only, photos>=1.5MP:   %5.3f "
                      "(agg %5.3f)  %s\n",
                 TARGET_CANON_RATIO, g[G_PHOTO].ratio_med,
                 g[G_PHOTO].canon / g[G_PHOTO].dec, verdict(t_ratio_ph));
-        fprintf(tab, "  fast >= %.0fx canonical on photos>=1.5MP:       "
+        fprintf(tab, "    reuse path:                                    %5.3f "
+                     "(agg %5.3f)  %s\n",
+                g[G_PHOTO].ratio_r_med,
+                g[G_PHOTO].canon_r / g[G_PHOTO].dec_r, verdict(t_ratio_ph_r));
+        fprintf(tab, "  fast >= %.0fx canonical on photos>=1.5MP:         "
                      "%5.2f (agg %5.2f)  %s\n",
                 TARGET_FAST_SPEEDUP, rf->med, rf->agg, verdict(t_fast));
-        fprintf(tab, "  fast p95 drift <= %d bits on photos>=1.5MP:     "
+        fprintf(tab, "    reuse path (canonical.r / fast.r):             %5.2f "
+                     "(agg %5.2f)  %s\n",
+                g[G_PHOTO].fast_r_x_med,
+                g[G_PHOTO].canon_r / g[G_PHOTO].fast_r, verdict(t_fast_r));
+        fprintf(tab, "  fast p95 drift <= %d bits on photos>=1.5MP:       "
                      "%5.0f (median %.0f, max %.0f)  %s\n",
                 TARGET_FAST_P95, rf->dp.p95, rf->dp.med, rf->dp.max,
                 verdict(t_drift));
@@ -1082,9 +1317,13 @@ static void summarize(const image_t *ims, size_t n, int reps)
                    r->judged ? verdict(r->pass) : "n/a");
         }
         printf("],\"targets\":{\"canonical_ratio\":\"%s\","
-               "\"photo_canonical_ratio\":\"%s\",\"fast_speedup\":\"%s\","
+               "\"photo_canonical_ratio\":\"%s\","
+               "\"canonical_ratio_reuse\":\"%s\","
+               "\"photo_canonical_ratio_reuse\":\"%s\","
+               "\"fast_speedup\":\"%s\",\"fast_speedup_reuse\":\"%s\","
                "\"fast_drift\":\"%s\"}}\n",
-               verdict(t_ratio), verdict(t_ratio_ph), verdict(t_fast),
+               verdict(t_ratio), verdict(t_ratio_ph), verdict(t_ratio_r),
+               verdict(t_ratio_ph_r), verdict(t_fast), verdict(t_fast_r),
                verdict(t_drift));
     }
     free(rules);
@@ -1097,9 +1336,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_pdq [--json] [--reps N] FILE...|DIR...\n"
                "  Times JPEG decode (TurboJPEG baseline), canonical PDQ, "
-               "scalar PDQ,\n  cordon_hash_image and fast mode per image; "
-               "medians of N reps (default 5)\n  after a warm-up. --json: JSON "
-               "lines on stdout, the table on stderr.\n");
+               "scalar PDQ,\n  cordon_hash_image, the reusable decoder/hasher "
+               "path and fast-mode rules\n  per image; medians of N reps "
+               "(default 5) after a warm-up.\n  --json: JSON lines on stdout, "
+               "the table on stderr.\n");
 }
 
 int main(int argc, char **argv)
@@ -1125,6 +1365,7 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         } else if (add_path(&files, argv[i]) != 0) {
+            free_strvec(&files);
             return 2;
         }
     }
@@ -1135,6 +1376,10 @@ int main(int argc, char **argv)
     tab = json ? stderr : stdout;
     full_features = cordon_cpu_features();
     setup_variants();
+    if (reuse_init() != 0) {
+        fprintf(stderr, "bench_pdq: cannot create decoders\n");
+        return 2;
+    }
 
     image_t *ims = calloc(files.n, sizeof *ims);
     if (!ims)
@@ -1161,9 +1406,8 @@ int main(int argc, char **argv)
             print_json_image(im);
     }
     summarize(ims, files.n, reps);
-    for (size_t i = 0; i < files.n; i++)
-        free(files.v[i]);
-    free(files.v);
+    reuse_free();
+    free_strvec(&files);
     free(ims);
     return 0;
 }

@@ -302,9 +302,73 @@ int hdb__valid_item_fields(const hdb_item_spec_t *spec)
 
 /* ---------------------------------------------------------------- */
 
+/* A 256-bit digest of a vPDQ signal's entries, for the exact-value index.
+ * Four independently seeded multiply-xorshift lanes over 64-bit words: not
+ * cryptographic, so deduplication verifies candidates (item.c). */
+typedef struct {
+    uint64_t lane[4];
+    uint64_t word;
+    unsigned nbytes;
+    uint64_t total;
+} vdig_t;
+
+static const uint64_t vdig_mul[4] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full,
+                                     0x165667b19e3779f9ull, 0xd6e8feb86659fd93ull};
+
+static void vdig_word(vdig_t *d, uint64_t w)
+{
+    for (int i = 0; i < 4; i++) {
+        uint64_t h = (d->lane[i] ^ w) * vdig_mul[i];
+        d->lane[i] = h ^ (h >> 31);
+    }
+}
+
+static void vdig_bytes(vdig_t *d, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        d->word |= (uint64_t)p[i] << (8 * d->nbytes);
+        if (++d->nbytes == 8) {
+            vdig_word(d, d->word);
+            d->word = 0;
+            d->nbytes = 0;
+        }
+    }
+    d->total += n;
+}
+
+static void vpdq_digest(const hdb_signal_t *s, uint8_t out[32])
+{
+    vdig_t d = {{1, 2, 3, 4}, 0, 0, 0};
+    for (size_t i = 0; i < s->nframes; i++) {
+        const hdb_vpdq_frame_t *f = &s->frames[i];
+        uint8_t b[32 + 1 + 8 + 4];
+        uint64_t bits;
+        hdb__hash_to_bytes(&f->hash, b);
+        b[32] = f->quality == HDB_QUALITY_UNKNOWN ? HDB__PDQ_Q_UNKNOWN
+                                                  : (uint8_t)f->quality;
+        memcpy(&bits, &f->timestamp, 8);
+        for (int k = 0; k < 8; k++)
+            b[33 + k] = (uint8_t)(bits >> (8 * k));
+        for (int k = 0; k < 4; k++)
+            b[41 + k] = (uint8_t)(f->count >> (8 * k));
+        vdig_bytes(&d, b, sizeof b);
+    }
+    if (d.nbytes)
+        vdig_word(&d, d.word);
+    vdig_word(&d, d.total);
+    for (int r = 0; r < 2; r++) /* let every lane see every other */
+        for (int i = 0; i < 4; i++)
+            vdig_word(&d, d.lane[(i + 1) & 3] + d.lane[i]);
+    for (int i = 0; i < 4; i++)
+        hdb__be64(out + 8 * i, d.lane[i]);
+}
+
 size_t hdb__sig_index_value(const hdb_signal_t *s, uint8_t out[32])
 {
     switch (s->type) {
+    case HDB_SIG_VPDQ:
+        vpdq_digest(s, out);
+        return 32;
     case HDB_SIG_PDQ:
         hdb__hash_to_bytes(&s->pdq, out);
         return 32;

@@ -307,12 +307,13 @@ typedef struct {
 } hdb_add_result_t;
 
 /* Flags of hdb_item_add() / hdb_batch_add(). */
-#define HDB_ADD_DEDUP_PDQ 1u /* also treat an identical PDQ hash in the bank
-                                as a duplicate (MD5/SHA-256 always are) */
+#define HDB_ADD_DEDUP_PDQ 1u /* also treat an identical PDQ hash or vPDQ
+                                signal in the bank as a duplicate (MD5 and
+                                SHA-256 always are) */
 
 /**
  * Adds an item with its signals to a bank. If any of its MD5 or SHA-256
- * signals (and, with HDB_ADD_DEDUP_PDQ, PDQ hashes) already belongs to a
+ * signals (and, with HDB_ADD_DEDUP_PDQ, PDQ or vPDQ ones) already belongs to a
  * live item of the same bank, nothing is written: the call returns
  * CORDON_EEXIST with res->id = that item and res->duplicate = 1. Identical
  * signals in different banks are not duplicates.
@@ -413,7 +414,8 @@ HDB_API void hdb_batch_abort(hdb_batch_t *b);
  * Exact lookup: live items holding exactly this signal value (PDQ compares
  * the hash only), optionally only in one bank. Fills ids[0..cap) in
  * increasing (bank, id) order; *n receives the total found, which may exceed
- * cap. vPDQ signals are not indexed (CORDON_EINVAL).
+ * cap. vPDQ signals are found by a 256-bit digest of all their entries
+ * (hash, quality, timestamp, count), so only an identical list matches.
  * @return CORDON_OK (also when none: *n = 0), CORDON_ENOTFOUND (no such
  *         bank), CORDON_EINVAL.
  */
@@ -640,8 +642,10 @@ typedef struct {
 typedef int (*hdb_write_cb)(void *ctx, const char *buf, size_t len);
 
 /**
- * Exports live items (tombstones cannot be expressed in these formats) in
- * id order, or change order with since_seq, from one snapshot.
+ * Exports the live items changed after since_seq (all with 0), in
+ * change-log order, from one snapshot. Tombstones cannot be expressed in
+ * these formats and are left out; a replica that needs deletes reads
+ * hdb_changes_since() instead.
  * @param res may be NULL.
  * @return CORDON_OK, CORDON_ENOTFOUND (no such bank), CORDON_EINVAL, or the
  *         writer's value.

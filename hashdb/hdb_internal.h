@@ -10,8 +10,9 @@
  *   banknames  name bytes -> bank id u32 (live banks only)
  *   items      item id u64 -> item record (TLV), tombstones included
  *   bankitems  bank id u32 | item id u64 -> "" (live items only)
- *   sigval     type u8 | value (pdq 32, md5 16, sha256 32) | bank u32 |
- *              item u64 -> "" (live items only; vpdq is not indexed)
+ *   sigval     type u8 | value (pdq 32, md5 16, sha256 32, vpdq a 32-byte
+ *              digest of its entries) | bank u32 | item u64 -> "" (live
+ *              items only)
  *   log        seq u64 -> kind u8 | id u64 (the latest change of each
  *              object only: older entries of an object are deleted)
  *   counts     bank id u32 -> 8 x u64 LE (items, tombstones, signals of
@@ -148,7 +149,7 @@ int hdb__valid_signal(const hdb_signal_t *s);
 int hdb__valid_item_fields(const hdb_item_spec_t *spec);
 
 /* ---- signal payloads ---- */
-/* Bytes of the index value of a signal (pdq 32, md5 16, sha256 32) or 0. */
+/* Bytes of the index value of a signal (16 or 32), or 0 for none. */
 size_t hdb__sig_index_value(const hdb_signal_t *s, uint8_t out[32]);
 void hdb__sig_encode(hdb__buf_t *b, const hdb_signal_t *s);
 

@@ -22,6 +22,40 @@ static size_t sig_key(const hdb_signal_t *s, uint32_t bank, uint64_t id,
     return n + 13;
 }
 
+static int vpdq_equal(const hdb_signal_t *a, const hdb_signal_t *b)
+{
+    if (a->type != HDB_SIG_VPDQ || b->type != HDB_SIG_VPDQ ||
+        a->nframes != b->nframes)
+        return 0;
+    for (size_t i = 0; i < a->nframes; i++) {
+        const hdb_vpdq_frame_t *x = &a->frames[i], *y = &b->frames[i];
+        if (memcmp(&x->hash, &y->hash, sizeof x->hash) ||
+            x->quality != y->quality || x->count != y->count ||
+            memcmp(&x->timestamp, &y->timestamp, sizeof x->timestamp))
+            return 0;
+    }
+    return 1;
+}
+
+/* The vPDQ index holds a digest: confirm a candidate against its record. */
+static int vpdq_confirm(hdb__w_t *w, const hdb_signal_t *s, uint64_t id)
+{
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, d;
+    hdb__item_view_t v;
+    int found = 0;
+    hdb__be64(kb, id);
+    int rc = mdb_get(w->txn, w->db->dbi[HDB__DB_ITEMS], &k, &d);
+    if (rc)
+        return hdb__err(rc);
+    memset(&v, 0, sizeof v);
+    rc = hdb__item_decode(d.mv_data, d.mv_size, &v);
+    for (size_t i = 0; rc == CORDON_OK && i < v.item.nsignals; i++)
+        found |= vpdq_equal(&v.item.signals[i], s);
+    hdb__item_view_free(&v);
+    return rc ? rc : found;
+}
+
 int hdb__sig_find(hdb__w_t *w, const hdb_signal_t *s, uint32_t bank,
                   uint64_t *id)
 {
@@ -35,14 +69,21 @@ int hdb__sig_find(hdb__w_t *w, const hdb_signal_t *s, uint32_t bank,
         return CORDON_EDB;
     MDB_val k = {n, key}, d;
     int rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc)
-        return hdb__err(rc);
-    if (k.mv_size != n || memcmp(k.mv_data, key, prefix) != 0)
-        return 0;
-    *id = hdb__rd64((const uint8_t *)k.mv_data + prefix);
-    return 1;
+    for (; rc == 0; rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+        if (k.mv_size != n || memcmp(k.mv_data, key, prefix) != 0)
+            return 0;
+        uint64_t cand = hdb__rd64((const uint8_t *)k.mv_data + prefix);
+        if (s->type == HDB_SIG_VPDQ) {
+            int ok = vpdq_confirm(w, s, cand);
+            if (ok < 0)
+                return ok;
+            if (!ok)
+                continue;
+        }
+        *id = cand;
+        return 1;
+    }
+    return rc == MDB_NOTFOUND ? 0 : hdb__err(rc);
 }
 
 static int sig_index(hdb__w_t *w, const hdb_item_t *it, uint64_t id, int add)
@@ -165,7 +206,8 @@ static int add_one(hdb__w_t *w, const hdb_item_spec_t *spec, unsigned flags,
     for (size_t i = 0; i < spec->nsignals; i++) {
         const hdb_signal_t *s = &spec->signals[i];
         if (s->type == HDB_SIG_MD5 || s->type == HDB_SIG_SHA256 ||
-            (s->type == HDB_SIG_PDQ && (flags & HDB_ADD_DEDUP_PDQ))) {
+            ((s->type == HDB_SIG_PDQ || s->type == HDB_SIG_VPDQ) &&
+             (flags & HDB_ADD_DEDUP_PDQ))) {
             uint64_t dup;
             rc = hdb__sig_find(w, s, bank, &dup);
             if (rc < 0)

@@ -307,13 +307,14 @@ typedef struct {
 } hdb_add_result_t;
 
 /* Flags of hdb_item_add() / hdb_batch_add(). */
-#define HDB_ADD_DEDUP_PDQ 1u /* also treat an identical PDQ hash or vPDQ
-                                signal in the bank as a duplicate (MD5 and
-                                SHA-256 always are) */
+#define HDB_ADD_DEDUP_VPDQ 1u /* also treat an identical vPDQ signal in the
+                                 bank as a duplicate (MD5 and SHA-256 always
+                                 are; PDQ hashes are not indexed by value,
+                                 hdb_import deduplicates them itself) */
 
 /**
  * Adds an item with its signals to a bank. If any of its MD5 or SHA-256
- * signals (and, with HDB_ADD_DEDUP_PDQ, PDQ or vPDQ ones) already belongs to a
+ * signals (and, with HDB_ADD_DEDUP_VPDQ, vPDQ ones) already belongs to a
  * live item of the same bank, nothing is written: the call returns
  * CORDON_EEXIST with res->id = that item and res->duplicate = 1. Identical
  * signals in different banks are not duplicates.
@@ -411,11 +412,14 @@ HDB_API void hdb_batch_abort(hdb_batch_t *b);
 /* Signal lookups and bulk iteration                                    */
 
 /**
- * Exact lookup: live items holding exactly this signal value (PDQ compares
- * the hash only), optionally only in one bank. Fills ids[0..cap) in
- * increasing (bank, id) order; *n receives the total found, which may exceed
- * cap. vPDQ signals are found by a 256-bit digest of all their entries
- * (hash, quality, timestamp, count), so only an identical list matches.
+ * Exact lookup: live items holding exactly this signal value, optionally
+ * only in one bank. Fills ids[0..cap) in increasing (bank, id) order; *n
+ * receives the total found, which may exceed cap.
+ * MD5 and SHA-256 are indexed. vPDQ is found by a 256-bit digest of all its
+ * entries (hash, quality, timestamp, count): only an identical list matches.
+ * PDQ compares the hash only and is NOT indexed: this scans every item of
+ * the bank (or database), about 0.3 s per million; match PDQ through the
+ * in-memory Hamming index (distance 0) instead when speed matters.
  * @return CORDON_OK (also when none: *n = 0), CORDON_ENOTFOUND (no such
  *         bank), CORDON_EINVAL.
  */
@@ -549,6 +553,11 @@ HDB_API int hdb_apikey_lookup(hdb_t *db, const uint8_t token_sha256[32],
  *                  any other tag T is the label "tag:T" (and back);
  *     each row is one item with one signal (an item with several signals
  *     exports as several rows).
+ * Duplicates: a record whose signal already is in its bank is counted as a
+ *   duplicate and skipped: MD5/SHA-256/vPDQ through the value index, PDQ
+ *   through an in-memory set of 128-bit fingerprints of the hashes already in
+ *   each bank the import touches (read once per import; about 23 bytes per
+ *   hash). keep_pdq_duplicates turns the PDQ and vPDQ checks off.
  * - HDB_FMT_LOCAL, python-threatexchange's local-file exchange: one
  *   "<signal_type> <signal>" per line, all into params.bank. Blank lines and
  *   lines starting with '#' are skipped. With params.default_type set, a

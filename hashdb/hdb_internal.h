@@ -10,9 +10,9 @@
  *   banknames  name bytes -> bank id u32 (live banks only)
  *   items      item id u64 -> item record (TLV), tombstones included
  *   bankitems  bank id u32 | item id u64 -> "" (live items only)
- *   sigval     type u8 | value (pdq 32, md5 16, sha256 32, vpdq a 32-byte
- *              digest of its entries) | bank u32 | item u64 -> "" (live
- *              items only)
+ *   sigval     type u8 | value (md5 16, sha256 32, vpdq a 32-byte digest
+ *              of its entries) | bank u32 | item u64 -> "" (live items
+ *              only; PDQ is not indexed, see hdb__sig_index_value)
  *   log        seq u64 -> kind u8 | id u64 (the latest change of each
  *              object only: older entries of an object are deleted)
  *   counts     bank id u32 -> 8 x u64 LE (items, tombstones, signals of

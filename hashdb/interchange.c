@@ -45,10 +45,20 @@ typedef struct {
     size_t len;
 } span_t;
 
+/* A set of 128-bit PDQ fingerprints (the first two words of the hash).
+ * Open addressing; the all-zero fingerprint (a hash of a blank image) is
+ * kept aside because zero marks an empty slot. */
+typedef struct {
+    uint64_t *k; /* 2 words per slot */
+    size_t cap, n;
+    int has_zero, loaded;
+} fpset_t;
+
 /* Known banks and what import does about them. */
 typedef struct {
     char name[HDB_MAX_NAME + 1];
     int state; /* 1 exists, 2 to be created, 3 created */
+    fpset_t pdq;
 } bank_slot_t;
 
 typedef struct {
@@ -92,6 +102,60 @@ static int report(imp_t *im, uint64_t line, int err, const char *msg)
     if (im->p->on_error && im->res->bad <= im->max_errors)
         im->p->on_error(im->p->error_ctx, line, err, msg);
     return err;
+}
+
+static int fp_grow(fpset_t *fs)
+{
+    size_t cap = fs->cap ? fs->cap * 2 : 1024;
+    uint64_t *k = calloc(cap, 2 * sizeof *k);
+    if (!k)
+        return CORDON_ENOMEM;
+    for (size_t i = 0; i < fs->cap; i++) {
+        uint64_t a = fs->k[2 * i], b = fs->k[2 * i + 1];
+        if (!a && !b)
+            continue;
+        size_t j = (size_t)(a ^ (b >> 7)) & (cap - 1);
+        while (k[2 * j] || k[2 * j + 1])
+            j = (j + 1) & (cap - 1);
+        k[2 * j] = a;
+        k[2 * j + 1] = b;
+    }
+    free(fs->k);
+    fs->k = k;
+    fs->cap = cap;
+    return CORDON_OK;
+}
+
+/* Adds a fingerprint: 1 if it was new, 0 if present, or an error. */
+static int fp_add(fpset_t *fs, const cordon_hash256_t *h)
+{
+    uint64_t a = h->w[0], b = h->w[1];
+    if (!a && !b) {
+        int was = fs->has_zero;
+        fs->has_zero = 1;
+        return !was;
+    }
+    if ((fs->n + 1) * 10 > fs->cap * 7 && fp_grow(fs))
+        return CORDON_ENOMEM;
+    size_t j = (size_t)(a ^ (b >> 7)) & (fs->cap - 1);
+    while (fs->k[2 * j] || fs->k[2 * j + 1]) {
+        if (fs->k[2 * j] == a && fs->k[2 * j + 1] == b)
+            return 0;
+        j = (j + 1) & (fs->cap - 1);
+    }
+    fs->k[2 * j] = a;
+    fs->k[2 * j + 1] = b;
+    fs->n++;
+    return 1;
+}
+
+static int fp_load_item(void *ctx, const hdb_item_t *it)
+{
+    for (size_t i = 0; i < it->nsignals; i++)
+        if (it->signals[i].type == HDB_SIG_PDQ &&
+            fp_add(ctx, &it->signals[i].pdq) < 0)
+            return CORDON_ENOMEM;
+    return 0;
 }
 
 static int is_blank(char c)
@@ -335,6 +399,7 @@ static int set_bank(imp_t *im, span_t name)
         im->banks = nb;
         im->banks_cap = cap;
     }
+    memset(&im->banks[im->nbanks], 0, sizeof im->banks[im->nbanks]);
     strcpy(im->banks[im->nbanks].name, im->bank);
     im->banks[im->nbanks].state = rc == CORDON_OK ? 1 : 2;
     im->nbanks++;
@@ -477,6 +542,28 @@ static int queue_item(imp_t *im)
     for (size_t i = 0; i < im->nbanks; i++)
         if (im->banks[i].state == 2 && (rc = create_banks(im)))
             return rc;
+    if (im->sig.type == HDB_SIG_PDQ && !im->p->keep_pdq_duplicates) {
+        bank_slot_t *bs = NULL;
+        for (size_t i = 0; i < im->nbanks && !bs; i++)
+            if (strcmp(im->banks[i].name, im->bank) == 0)
+                bs = &im->banks[i];
+        if (!bs)
+            return CORDON_EINTERNAL;
+        if (!bs->pdq.loaded) {
+            /* Once per bank and import: what the bank holds already. */
+            bs->pdq.loaded = 1;
+            if (bs->state == 1 &&
+                (rc = hdb_item_list(im->db, bs->name, 0, 0, 0, fp_load_item,
+                                    &bs->pdq, NULL)))
+                return rc;
+        }
+        if ((rc = fp_add(&bs->pdq, &im->sig.pdq)) < 0)
+            return rc;
+        if (rc == 0) {
+            im->res->duplicates++;
+            return CORDON_OK;
+        }
+    }
     if (!im->batch && (rc = hdb_batch_begin(im->db, &im->batch)))
         return rc;
     hdb_item_spec_t spec;
@@ -488,7 +575,7 @@ static int queue_item(imp_t *im)
     spec.signals = &im->sig;
     spec.nsignals = 1;
     rc = hdb_batch_add(im->batch, &spec,
-                       im->p->keep_pdq_duplicates ? 0 : HDB_ADD_DEDUP_PDQ);
+                       im->p->keep_pdq_duplicates ? 0 : HDB_ADD_DEDUP_VPDQ);
     if (rc)
         return rc;
     size_t per = im->p->batch_items ? im->p->batch_items : DEFAULT_BATCH;
@@ -599,6 +686,8 @@ fail:
     hdb_batch_abort(im->batch);
     hdb__buf_free(&im->field_buf);
     free(im->frames);
+    for (size_t i = 0; i < im->nbanks; i++)
+        free(im->banks[i].pdq.k);
     free(im->banks);
     free(im);
     return rc;

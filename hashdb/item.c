@@ -206,8 +206,7 @@ static int add_one(hdb__w_t *w, const hdb_item_spec_t *spec, unsigned flags,
     for (size_t i = 0; i < spec->nsignals; i++) {
         const hdb_signal_t *s = &spec->signals[i];
         if (s->type == HDB_SIG_MD5 || s->type == HDB_SIG_SHA256 ||
-            ((s->type == HDB_SIG_PDQ || s->type == HDB_SIG_VPDQ) &&
-             (flags & HDB_ADD_DEDUP_PDQ))) {
+            (s->type == HDB_SIG_VPDQ && (flags & HDB_ADD_DEDUP_VPDQ))) {
             uint64_t dup;
             rc = hdb__sig_find(w, s, bank, &dup);
             if (rc < 0)
@@ -529,8 +528,30 @@ int hdb_batch_commit(hdb_batch_t *b, hdb_add_result_t *results,
 /* ---------------------------------------------------------------- */
 /* Reads                                                              */
 
-int hdb_lookup(hdb_t *db, const hdb_signal_t *sig, const char *bank,
-               uint64_t *ids, size_t cap, size_t *n)
+typedef struct {
+    const cordon_hash256_t *h;
+    uint64_t *ids;
+    size_t cap, found;
+} pdq_scan_t;
+
+static int pdq_scan_item(void *ctx, const hdb_item_t *it)
+{
+    pdq_scan_t *ps = ctx;
+    for (size_t i = 0; i < it->nsignals; i++) {
+        if (it->signals[i].type == HDB_SIG_PDQ &&
+            memcmp(&it->signals[i].pdq, ps->h, sizeof *ps->h) == 0) {
+            if (ps->found < ps->cap)
+                ps->ids[ps->found] = it->id;
+            ps->found++;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int lookup_indexed(hdb_t *db, const hdb_signal_t *sig,
+                          const char *bank, uint64_t *ids, size_t cap,
+                          size_t *n)
 {
     MDB_txn *txn;
     MDB_cursor *cur = NULL;
@@ -575,6 +596,21 @@ fail:
     if (cur)
         mdb_cursor_close(cur);
     hdb__rtxn_end(db, txn);
+    return rc;
+}
+
+int hdb_lookup(hdb_t *db, const hdb_signal_t *sig, const char *bank,
+               uint64_t *ids, size_t cap, size_t *n)
+{
+    if (!db || !sig || !n || (cap && !ids))
+        return CORDON_EINVAL;
+    *n = 0;
+    if (sig->type != HDB_SIG_PDQ)
+        return lookup_indexed(db, sig, bank, ids, cap, n);
+    pdq_scan_t ps = {&sig->pdq, ids, cap, 0};
+    int rc = hdb_item_list(db, bank, 0, 0, 0, pdq_scan_item, &ps, NULL);
+    if (rc == CORDON_OK)
+        *n = ps.found;
     return rc;
 }
 

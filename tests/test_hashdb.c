@@ -484,16 +484,13 @@ TEST(dedup_within_bank_only)
     CHECK_EQ(hdb_item_add(db, &spec, 0, &r2), CORDON_EEXIST);
     CHECK_EQ(r2.id, r1.id);
 
-    /* PDQ: only with HDB_ADD_DEDUP_PDQ. */
+    /* PDQ: two images may share a hash; adds do not deduplicate it. */
     hdb_signal_t p = pdq_sig(77, 90);
     REQUIRE(add1(db, "A", p, 0, &r1) == CORDON_OK);
-    CHECK_EQ(add1(db, "A", p, 0, &r2), CORDON_OK);
+    CHECK_EQ(add1(db, "A", p, HDB_ADD_DEDUP_VPDQ, &r2), CORDON_OK);
     CHECK_NE(r2.id, r1.id);
-    CHECK_EQ(add1(db, "A", p, HDB_ADD_DEDUP_PDQ, &r2), CORDON_EEXIST);
-    CHECK_EQ(r2.id, r1.id);
     p.quality = 10; /* quality is not part of the identity */
-    CHECK_EQ(add1(db, "A", p, HDB_ADD_DEDUP_PDQ, &r2), CORDON_EEXIST);
-    CHECK_EQ(add1(db, "B", p, HDB_ADD_DEDUP_PDQ, &r2), CORDON_OK);
+    CHECK_EQ(add1(db, "B", p, 0, &r2), CORDON_OK);
 
     /* vPDQ: the whole entry list is the identity. */
     hdb_vpdq_frame_t fr[2] = {{pdq_sig(9, 0).pdq, 70, 0.0, 2},
@@ -504,11 +501,11 @@ TEST(dedup_within_bank_only)
     vs.frames = fr;
     vs.nframes = 2;
     hdb_add_result_t rv;
-    REQUIRE(add1(db, "A", vs, HDB_ADD_DEDUP_PDQ, &rv) == CORDON_OK);
-    CHECK_EQ(add1(db, "A", vs, HDB_ADD_DEDUP_PDQ, &r2), CORDON_EEXIST);
+    REQUIRE(add1(db, "A", vs, HDB_ADD_DEDUP_VPDQ, &rv) == CORDON_OK);
+    CHECK_EQ(add1(db, "A", vs, HDB_ADD_DEDUP_VPDQ, &r2), CORDON_EEXIST);
     CHECK_EQ(r2.id, rv.id);
     fr[1].timestamp = 2.5;
-    CHECK_EQ(add1(db, "A", vs, HDB_ADD_DEDUP_PDQ, &r2), CORDON_OK);
+    CHECK_EQ(add1(db, "A", vs, HDB_ADD_DEDUP_VPDQ, &r2), CORDON_OK);
     uint64_t vids[4];
     size_t vn;
     CHECK_EQ(hdb_lookup(db, &vs, NULL, vids, 4, &vn), CORDON_OK);
@@ -525,6 +522,11 @@ TEST(dedup_within_bank_only)
     CHECK_EQ(hdb_lookup(db, &p, "A", ids, 1, &n), CORDON_OK);
     CHECK_EQ(n, 2); /* total, though only one fitted */
     CHECK_EQ(ids[0], r1.id);
+    CHECK_EQ(hdb_lookup(db, &p, NULL, ids, 8, &n), CORDON_OK);
+    CHECK_EQ(n, 3);
+    hdb_signal_t other = pdq_sig(78, 90);
+    CHECK_EQ(hdb_lookup(db, &other, NULL, ids, 8, &n), CORDON_OK);
+    CHECK_EQ(n, 0);
     hdb_signal_t unknown = digest_sig(HDB_SIG_MD5, 4242);
     CHECK_EQ(hdb_lookup(db, &unknown, NULL, ids, 8, &n), CORDON_OK);
     CHECK_EQ(n, 0);
@@ -943,8 +945,11 @@ TEST(map_grows_when_full)
     for (int i = 0; i < 20000 && rc == CORDON_OK; i++)
         rc = add1(db, "A", pdq_sig((uint64_t)i, 80), 0, NULL);
     CHECK_EQ(rc, CORDON_ETOOLARGE);
-    CHECK_EQ(add1(db, "A", pdq_sig(1, 80), HDB_ADD_DEDUP_PDQ, NULL),
-             CORDON_EEXIST); /* still readable and consistent */
+    hdb_signal_t first = pdq_sig(0, 80);
+    uint64_t fid;
+    size_t fn;
+    CHECK_EQ(hdb_lookup(db, &first, "A", &fid, 1, &fn), CORDON_OK);
+    CHECK_EQ(fn, 1); /* still readable and consistent */
     hdb_close(db);
 }
 

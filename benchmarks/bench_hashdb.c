@@ -1,7 +1,8 @@
 /*
  * bench_hashdb - bulk import of N PDQ hashes through the batch API, loading
- * every hash back (what the in-memory index does at start-up), exact
- * lookups, and the database size per hash.
+ * every hash back (what the in-memory index does at start-up), an exact PDQ
+ * lookup (a full scan: PDQ is not indexed by value), and the database size
+ * per hash.
  *
  * Baseline, measured in the same run: raw LMDB appends of the same number of
  * 33-byte values (one table, sequential keys, same batch size), i.e. the
@@ -264,7 +265,8 @@ int main(int argc, char **argv)
     }
     double iter = median(t_iter, runs);
 
-    const uint64_t nl = n < 100000 ? n : 100000;
+    /* PDQ is not indexed by value: an exact lookup scans every item. */
+    const uint64_t nl = 3;
     for (int r = 0; r < runs; r++) {
         uint64_t s = 12345 + (uint64_t)r, hits = 0;
         double t0 = now_s();
@@ -320,7 +322,7 @@ int main(int argc, char **argv)
             imp, n / imp, imp / raw);
     fprintf(stderr, "%-28s %12.3f %14.0f %10s\n", "iterate all pdq", iter,
             n / iter, "");
-    fprintf(stderr, "%-28s %12.3f %14.0f %10s\n", "exact lookup (random)",
+    fprintf(stderr, "%-28s %12.3f %14.0f %10s\n", "exact pdq lookup (scan)",
             look, nl / look, "");
     fprintf(stderr, "db size: %.1f MB used, %.1f bytes per hash (n=%llu)\n",
             st.map_used / 1e6, (double)st.map_used / n, (unsigned long long)n);

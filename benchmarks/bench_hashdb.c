@@ -91,8 +91,7 @@ static int mkdirs(const char *dir)
 }
 
 /* Raw LMDB: N sequential appends of 33-byte values. */
-static double bench_raw(const char *path, uint64_t n, uint64_t batch,
-                        int sync)
+static double bench_raw(const char *path, uint64_t n, uint64_t batch, int sync)
 {
     MDB_env *env;
     MDB_txn *txn;
@@ -180,7 +179,7 @@ static double bench_import(const char *path, uint64_t n, uint64_t batch,
 
 typedef struct {
     uint64_t n;
-    uint64_t xor;
+    uint64_t xor ;
 } iter_ctx_t;
 
 static int count_hashes(void *ctx, const hdb_hash_entry_t *e, size_t n)
@@ -277,8 +276,7 @@ int main(int argc, char **argv)
             make_hash(splitmix(&s) % n, &q.pdq);
             uint64_t id;
             size_t found;
-            if (hdb_lookup(db, &q, NULL, &id, 1, &found) == CORDON_OK &&
-                found)
+            if (hdb_lookup(db, &q, NULL, &id, 1, &found) == CORDON_OK && found)
                 hits++;
         }
         t_look[r] = now_s() - t0;
@@ -299,8 +297,8 @@ int main(int argc, char **argv)
     printf("{\"bench\":\"hashdb\",\"case\":\"import_batch_pdq\",\"n\":%llu,"
            "\"batch\":%llu,\"sync\":%d,\"seconds\":%.3f,\"per_s\":%.0f,"
            "\"vs_baseline\":%.2f,\"runs\":%d}\n",
-           (unsigned long long)n, (unsigned long long)batch, sync, imp,
-           n / imp, imp / raw, import_runs);
+           (unsigned long long)n, (unsigned long long)batch, sync, imp, n / imp,
+           imp / raw, import_runs);
     printf("{\"bench\":\"hashdb\",\"case\":\"iterate_all_pdq\",\"n\":%llu,"
            "\"seconds\":%.3f,\"per_s\":%.0f,\"runs\":%d}\n",
            (unsigned long long)n, iter, n / iter, runs);

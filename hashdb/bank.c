@@ -176,8 +176,8 @@ static int bank_create_fn(hdb__w_t *w, void *ctx)
     uint8_t ib[4];
     hdb__be32(ib, bk->id);
     MDB_val iv = {4, ib};
-    if ((rc = hdb__err(mdb_put(w->txn, w->db->dbi[HDB__DB_BANKNAMES], &nk, &iv,
-                               0))))
+    if ((rc = hdb__err(
+             mdb_put(w->txn, w->db->dbi[HDB__DB_BANKNAMES], &nk, &iv, 0))))
         return rc;
     return hdb__log_put(w, bk->seq, HDB__LOG_BANK, bk->id, 0);
 }
@@ -254,8 +254,8 @@ static int bank_update_fn(hdb__w_t *w, void *ctx)
         }
         bk.deleted = 1;
         MDB_val nk = {strlen(u->name), (void *)u->name};
-        if ((rc = hdb__err(mdb_del(w->txn, w->db->dbi[HDB__DB_BANKNAMES], &nk,
-                                   NULL))))
+        if ((rc = hdb__err(
+                 mdb_del(w->txn, w->db->dbi[HDB__DB_BANKNAMES], &nk, NULL))))
             goto fail;
         break;
     }
@@ -284,8 +284,8 @@ int hdb_bank_set_enabled(hdb_t *db, const char *name, int enabled)
     return bank_update(db, &u);
 }
 
-int hdb_bank_set_labels(hdb_t *db, const char *name,
-                        const char *const *labels, size_t nlabels)
+int hdb_bank_set_labels(hdb_t *db, const char *name, const char *const *labels,
+                        size_t nlabels)
 {
     if (!hdb__valid_labels(labels, nlabels))
         return CORDON_EINVAL;
@@ -293,8 +293,7 @@ int hdb_bank_set_labels(hdb_t *db, const char *name,
     return bank_update(db, &u);
 }
 
-int hdb_bank_set_default_action(hdb_t *db, const char *name,
-                                const char *action)
+int hdb_bank_set_default_action(hdb_t *db, const char *name, const char *action)
 {
     if (!hdb__valid_text(action, HDB_MAX_TEXT))
         return CORDON_EINVAL;

@@ -172,8 +172,7 @@ int hdb__rd_next(hdb__rd_t *r, hdb__field_t *f)
         return 1;
     case WT_BYTES: {
         uint64_t n;
-        if (hdb__rd_varint(r, &n) != CORDON_OK ||
-            n > (uint64_t)(r->end - r->p))
+        if (hdb__rd_varint(r, &n) != CORDON_OK || n > (uint64_t)(r->end - r->p))
             return CORDON_ECORRUPT;
         f->data = r->p;
         f->len = (size_t)n;
@@ -312,8 +311,9 @@ typedef struct {
     uint64_t total;
 } vdig_t;
 
-static const uint64_t vdig_mul[4] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full,
-                                     0x165667b19e3779f9ull, 0xd6e8feb86659fd93ull};
+static const uint64_t vdig_mul[4] = {
+    0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
+    0xd6e8feb86659fd93ull};
 
 static void vdig_word(vdig_t *d, uint64_t w)
 {
@@ -510,8 +510,7 @@ static int sig_decode(const uint8_t *p, size_t n, hdb_signal_t *s,
 
 /* ---------------------------------------------------------------- */
 
-void hdb__item_encode(hdb__buf_t *b, const hdb_item_t *it,
-                      uint64_t created_seq)
+void hdb__item_encode(hdb__buf_t *b, const hdb_item_t *it, uint64_t created_seq)
 {
     hdb__buf_u8(b, HDB__REC_VERSION);
     hdb__tlv_u(b, IT_BANK, it->bank_id);
@@ -551,7 +550,9 @@ void hdb__item_encode(hdb__buf_t *b, const hdb_item_t *it,
             hdb__buf_free(&tmp);
             continue;
         }
-        size_t len = s->type == HDB_SIG_PDQ ? 34 : s->type == HDB_SIG_MD5 ? 17 : 33;
+        size_t len = s->type == HDB_SIG_PDQ   ? 34
+                     : s->type == HDB_SIG_MD5 ? 17
+                                              : 33;
         hdb__buf_varint(b, (uint64_t)IT_SIGNAL << 3 | WT_BYTES);
         hdb__buf_varint(b, len);
         hdb__sig_encode(b, s);
@@ -723,8 +724,7 @@ hdb_item_t *hdb__item_clone(const hdb_item_t *it)
 
 /* ---------------------------------------------------------------- */
 
-void hdb__bank_encode(hdb__buf_t *b, const hdb_bank_t *bk,
-                      uint64_t created_seq)
+void hdb__bank_encode(hdb__buf_t *b, const hdb_bank_t *bk, uint64_t created_seq)
 {
     hdb__buf_u8(b, HDB__REC_VERSION);
     hdb__tlv_str(b, BK_NAME, bk->name);

@@ -19,11 +19,16 @@
 #define MAX_KV_VALUE 65536
 
 static const char *const db_names[HDB__NDB] = {
-    [HDB__DB_META] = "meta",           [HDB__DB_BANKS] = "banks",
-    [HDB__DB_BANKNAMES] = "banknames", [HDB__DB_ITEMS] = "items",
-    [HDB__DB_BANKITEMS] = "bankitems", [HDB__DB_SIGVAL] = "sigval",
-    [HDB__DB_LOG] = "log",             [HDB__DB_COUNTS] = "counts",
-    [HDB__DB_KV] = "kv",               [HDB__DB_APIKEYS] = "apikeys",
+    [HDB__DB_META] = "meta",
+    [HDB__DB_BANKS] = "banks",
+    [HDB__DB_BANKNAMES] = "banknames",
+    [HDB__DB_ITEMS] = "items",
+    [HDB__DB_BANKITEMS] = "bankitems",
+    [HDB__DB_SIGVAL] = "sigval",
+    [HDB__DB_LOG] = "log",
+    [HDB__DB_COUNTS] = "counts",
+    [HDB__DB_KV] = "kv",
+    [HDB__DB_APIKEYS] = "apikeys",
     [HDB__DB_APIKEYHASH] = "apikeyhash",
 };
 
@@ -122,8 +127,7 @@ void hdb__rtxn_end(hdb_t *db, MDB_txn *txn)
 /* ---------------------------------------------------------------- */
 /* Meta helpers                                                       */
 
-static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key,
-                        uint64_t *v)
+static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *v)
 {
     MDB_val k = {strlen(key), (void *)key}, d;
     int rc = mdb_get(txn, dbi, &k, &d);
@@ -142,23 +146,21 @@ static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key,
     return CORDON_OK;
 }
 
-static int meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key,
-                    const void *p, size_t n)
+static int meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key, const void *p,
+                    size_t n)
 {
     MDB_val k = {strlen(key), (void *)key}, d = {n, (void *)p};
     return hdb__err(mdb_put(txn, dbi, &k, &d, 0));
 }
 
-static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key,
-                        uint64_t v)
+static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v)
 {
     uint8_t b[8];
     hdb__be64(b, v);
     return meta_put(txn, dbi, key, b, 8);
 }
 
-static int meta_put_u32(MDB_txn *txn, MDB_dbi dbi, const char *key,
-                        uint32_t v)
+static int meta_put_u32(MDB_txn *txn, MDB_dbi dbi, const char *key, uint32_t v)
 {
     uint8_t b[4];
     hdb__be32(b, v);
@@ -640,8 +642,8 @@ const char *hdb_change_kind_name(hdb_change_kind_t k)
     return "?";
 }
 
-int hdb_changes_since(hdb_t *db, uint64_t since, size_t limit,
-                      hdb_change_cb cb, void *ctx, uint64_t *last)
+int hdb_changes_since(hdb_t *db, uint64_t since, size_t limit, hdb_change_cb cb,
+                      void *ctx, uint64_t *last)
 {
     MDB_txn *txn;
     MDB_cursor *cur = NULL;
@@ -682,15 +684,17 @@ int hdb_changes_since(hdb_t *db, uint64_t since, size_t limit,
         MDB_val ok = {8, ob}, od;
         if (v[0] == HDB__LOG_ITEM) {
             hdb__be64(ob, id);
-            if ((rc = hdb__err(mdb_get(txn, db->dbi[HDB__DB_ITEMS], &ok, &od))) ||
+            if ((rc = hdb__err(
+                     mdb_get(txn, db->dbi[HDB__DB_ITEMS], &ok, &od))) ||
                 (rc = hdb__item_decode(od.mv_data, od.mv_size, &iv)))
                 goto fail;
             iv.item.id = id;
-            iv.item.bank = iv.item.bank_id < banks.n && banks.names[iv.item.bank_id]
-                               ? banks.names[iv.item.bank_id]
-                               : "";
+            iv.item.bank =
+                iv.item.bank_id < banks.n && banks.names[iv.item.bank_id]
+                    ? banks.names[iv.item.bank_id]
+                    : "";
             ch.item = &iv.item;
-            ch.kind = iv.item.deleted                ? HDB_CHANGE_ITEM_DELETE
+            ch.kind = iv.item.deleted                 ? HDB_CHANGE_ITEM_DELETE
                       : iv.created_seq == iv.item.seq ? HDB_CHANGE_ITEM_ADD
                                                       : HDB_CHANGE_ITEM_UPDATE;
         } else if (v[0] == HDB__LOG_BANK) {
@@ -701,7 +705,7 @@ int hdb_changes_since(hdb_t *db, uint64_t since, size_t limit,
             if ((rc = hdb__bank_load(db, txn, (uint32_t)id, &bv)))
                 goto fail;
             ch.bank = &bv.bank;
-            ch.kind = bv.bank.deleted                  ? HDB_CHANGE_BANK_DELETE
+            ch.kind = bv.bank.deleted                 ? HDB_CHANGE_BANK_DELETE
                       : bv.created_seq == bv.bank.seq ? HDB_CHANGE_BANK_ADD
                                                       : HDB_CHANGE_BANK_UPDATE;
         } else {
@@ -765,8 +769,7 @@ int hdb_kv_del(hdb_t *db, const char *key)
     return hdb__write(db, kv_write, &op);
 }
 
-int hdb_kv_get(hdb_t *db, const char *key, void *buf, size_t cap,
-               size_t *len)
+int hdb_kv_get(hdb_t *db, const char *key, void *buf, size_t cap, size_t *len)
 {
     MDB_txn *txn;
     if (!db || !kv_key_ok(key) || (cap && !buf))
@@ -793,8 +796,7 @@ int hdb_kv_get(hdb_t *db, const char *key, void *buf, size_t cap,
 
 enum { AK_NAME = 1, AK_ROLE = 2, AK_HASH = 3, AK_CREATED = 4, AK_REVOKED = 5 };
 
-static int apikey_decode(const void *p, size_t n, uint64_t id,
-                         hdb_apikey_t *k)
+static int apikey_decode(const void *p, size_t n, uint64_t id, hdb_apikey_t *k)
 {
     hdb__rd_t r = {(const uint8_t *)p, (const uint8_t *)p + n};
     hdb__field_t f;

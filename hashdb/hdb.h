@@ -43,14 +43,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cordon_error.h"
 #include "cordon_pdq.h"
 
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef HDB_API
-#define HDB_API __attribute__((visibility("default")))
 #endif
 
 /** Schema version written by this library. Newer files are refused with
@@ -58,12 +55,12 @@ extern "C" {
 #define HDB_SCHEMA_VERSION 1
 
 /* Hard limits, checked before anything is written. */
-#define HDB_MAX_NAME 128          /* bank names, bytes */
-#define HDB_MAX_LABEL 256         /* one label, bytes */
-#define HDB_MAX_LABELS 64         /* labels per item or bank */
-#define HDB_MAX_TEXT 256          /* added_by, source_name, default_action */
-#define HDB_MAX_NOTE 65536        /* note, bytes */
-#define HDB_MAX_SIGNALS 16        /* signals per item */
+#define HDB_MAX_NAME 128           /* bank names, bytes */
+#define HDB_MAX_LABEL 256          /* one label, bytes */
+#define HDB_MAX_LABELS 64          /* labels per item or bank */
+#define HDB_MAX_TEXT 256           /* added_by, source_name, default_action */
+#define HDB_MAX_NOTE 65536         /* note, bytes */
+#define HDB_MAX_SIGNALS 16         /* signals per item */
 #define HDB_MAX_VPDQ_FRAMES 131072 /* distinct frame entries per vPDQ */
 
 #define HDB_QUALITY_UNKNOWN (-1)
@@ -111,7 +108,7 @@ typedef struct {
 
 /** Canonical lower-case name of a type: "pdq", "md5", "sha256", "vpdq";
  *  "?" for anything else. Static storage. */
-HDB_API const char *hdb_sigtype_name(hdb_sigtype_t t);
+CORDON_API const char *hdb_sigtype_name(hdb_sigtype_t t);
 
 /**
  * Parses a signal type name, case-insensitively. Besides the canonical
@@ -119,8 +116,8 @@ HDB_API const char *hdb_sigtype_name(hdb_sigtype_t t);
  * "photo_md5", "video_sha256" and "photo_sha256" (its "pdq" and "vpdq" are
  * ours already). Returns CORDON_OK or CORDON_EPARSE.
  */
-HDB_API int hdb_sigtype_from_name(const char *name, size_t len,
-                                  hdb_sigtype_t *out);
+CORDON_API int hdb_sigtype_from_name(const char *name, size_t len,
+                                     hdb_sigtype_t *out);
 
 /**
  * Parses the text form of a signal of type t (len bytes, no NUL needed):
@@ -136,9 +133,9 @@ HDB_API int hdb_sigtype_from_name(const char *name, size_t len,
  *         syntax or quality), CORDON_ESCRATCH (vpdq: cap too small),
  *         CORDON_EEMPTY (vpdq: no frames), CORDON_EINVAL.
  */
-HDB_API int hdb_signal_parse(hdb_sigtype_t t, const char *s, size_t len,
-                             hdb_signal_t *out, hdb_vpdq_frame_t *frames,
-                             size_t cap);
+CORDON_API int hdb_signal_parse(hdb_sigtype_t t, const char *s, size_t len,
+                                hdb_signal_t *out, hdb_vpdq_frame_t *frames,
+                                size_t cap);
 
 /**
  * Formats a signal's value as text (the inverse of hdb_signal_parse; PDQ
@@ -148,8 +145,8 @@ HDB_API int hdb_signal_parse(hdb_sigtype_t t, const char *s, size_t len,
  * @return CORDON_OK, CORDON_ESCRATCH (cap too small; *len tells how much is
  *         needed), CORDON_EINVAL.
  */
-HDB_API int hdb_signal_format(const hdb_signal_t *sig, int with_quality,
-                              char *buf, size_t cap, size_t *len);
+CORDON_API int hdb_signal_format(const hdb_signal_t *sig, int with_quality,
+                                 char *buf, size_t cap, size_t *len);
 
 /* ------------------------------------------------------------------ */
 /* Records                                                              */
@@ -163,9 +160,9 @@ typedef enum {
 } hdb_source_t;
 
 /** "unknown", "platform", "exchange", "file", "peer"; static storage. */
-HDB_API const char *hdb_source_name(hdb_source_t s);
+CORDON_API const char *hdb_source_name(hdb_source_t s);
 /** Inverse of hdb_source_name; CORDON_OK or CORDON_EPARSE. */
-HDB_API int hdb_source_from_name(const char *name, hdb_source_t *out);
+CORDON_API int hdb_source_from_name(const char *name, hdb_source_t *out);
 
 typedef struct {
     const char *added_by;    /* who added it (user, key name); may be NULL */
@@ -190,10 +187,10 @@ typedef struct {
     const char *const *labels;
     size_t nlabels;
     int64_t created, updated;
-    uint64_t seq;        /* change-log sequence of its last change */
-    int deleted;         /* a tombstone (only seen in the change log) */
-    uint64_t nitems;     /* live items */
-    uint64_t ntombstones;/* deleted items */
+    uint64_t seq;         /* change-log sequence of its last change */
+    int deleted;          /* a tombstone (only seen in the change log) */
+    uint64_t nitems;      /* live items */
+    uint64_t ntombstones; /* deleted items */
 } hdb_bank_t;
 
 typedef struct {
@@ -225,7 +222,7 @@ typedef struct {
 
 /** Frees a record returned by hdb_bank_get(), hdb_item_get() or
  *  hdb_apikey_lookup(); NULL is fine. */
-HDB_API void hdb_free(void *record);
+CORDON_API void hdb_free(void *record);
 
 /* ------------------------------------------------------------------ */
 /* Environment                                                          */
@@ -240,10 +237,10 @@ HDB_API void hdb_free(void *record);
  *         CORDON_EDBVERSION (newer schema, or older and readonly),
  *         CORDON_EDB.
  */
-HDB_API int hdb_open(const char *path, const hdb_opts_t *opts, hdb_t **out);
+CORDON_API int hdb_open(const char *path, const hdb_opts_t *opts, hdb_t **out);
 
 /** Closes the handle. No call on it may be running. NULL is fine. */
-HDB_API void hdb_close(hdb_t *db);
+CORDON_API void hdb_close(hdb_t *db);
 
 typedef struct {
     unsigned schema_version;
@@ -252,18 +249,18 @@ typedef struct {
     uint64_t tombstones;               /* deleted items */
     uint64_t signals[HDB_SIG_MAX + 1]; /* live signals by type */
     uint64_t last_seq;
-    uint64_t file_size;   /* bytes on disk */
-    uint64_t map_size;    /* current map size */
-    uint64_t map_used;    /* bytes of the map in use */
+    uint64_t file_size; /* bytes on disk */
+    uint64_t map_size;  /* current map size */
+    uint64_t map_used;  /* bytes of the map in use */
     unsigned page_size;
     unsigned max_readers, readers_used;
 } hdb_stats_t;
 
 /** Fills *out. @return CORDON_OK or an LMDB error. */
-HDB_API int hdb_stats(hdb_t *db, hdb_stats_t *out);
+CORDON_API int hdb_stats(hdb_t *db, hdb_stats_t *out);
 
 /** The path the handle was opened with; valid until hdb_close(). */
-HDB_API const char *hdb_path(const hdb_t *db);
+CORDON_API const char *hdb_path(const hdb_t *db);
 
 /* ------------------------------------------------------------------ */
 /* Banks                                                                */
@@ -273,44 +270,45 @@ HDB_API const char *hdb_path(const hdb_t *db);
  * @return CORDON_OK, CORDON_EEXIST (a live bank has that name),
  *         CORDON_EINVAL (bad name, label or action), CORDON_EPERM (readonly).
  */
-HDB_API int hdb_bank_create(hdb_t *db, const hdb_bank_spec_t *spec,
-                            uint32_t *id);
+CORDON_API int hdb_bank_create(hdb_t *db, const hdb_bank_spec_t *spec,
+                               uint32_t *id);
 
 /** Looks a live bank up by name; *out is one malloc'd block to free with
  *  hdb_free(). @return CORDON_OK or CORDON_ENOTFOUND. */
-HDB_API int hdb_bank_get(hdb_t *db, const char *name, hdb_bank_t **out);
+CORDON_API int hdb_bank_get(hdb_t *db, const char *name, hdb_bank_t **out);
 
 typedef int (*hdb_bank_cb)(void *ctx, const hdb_bank_t *bank);
 
 /** Calls cb for every live bank, in creation order, from one snapshot. */
-HDB_API int hdb_bank_list(hdb_t *db, hdb_bank_cb cb, void *ctx);
+CORDON_API int hdb_bank_list(hdb_t *db, hdb_bank_cb cb, void *ctx);
 
 /** @return CORDON_OK, CORDON_ENOTFOUND, CORDON_EPERM. Each change is
  *  logged with a new sequence number (even when nothing changed). */
-HDB_API int hdb_bank_set_enabled(hdb_t *db, const char *name, int enabled);
-HDB_API int hdb_bank_set_labels(hdb_t *db, const char *name,
-                                const char *const *labels, size_t nlabels);
-HDB_API int hdb_bank_set_default_action(hdb_t *db, const char *name,
-                                        const char *action);
+CORDON_API int hdb_bank_set_enabled(hdb_t *db, const char *name, int enabled);
+CORDON_API int hdb_bank_set_labels(hdb_t *db, const char *name,
+                                   const char *const *labels, size_t nlabels);
+CORDON_API int hdb_bank_set_default_action(hdb_t *db, const char *name,
+                                           const char *action);
 
 /** Deletes an empty bank (its item tombstones stay). The name becomes free
  *  again. @return CORDON_OK, CORDON_ENOTFOUND, CORDON_EBUSY (live items). */
-HDB_API int hdb_bank_delete(hdb_t *db, const char *name);
+CORDON_API int hdb_bank_delete(hdb_t *db, const char *name);
 
 /* ------------------------------------------------------------------ */
 /* Items                                                                */
 
 typedef struct {
-    uint64_t id;    /* new item, or the existing one for a duplicate */
-    uint64_t seq;   /* change-log sequence of the add; 0 for a duplicate */
-    int duplicate;  /* 1 if an identical signal already was in the bank */
+    uint64_t id;   /* new item, or the existing one for a duplicate */
+    uint64_t seq;  /* change-log sequence of the add; 0 for a duplicate */
+    int duplicate; /* 1 if an identical signal already was in the bank */
 } hdb_add_result_t;
 
 /* Flags of hdb_item_add() / hdb_batch_add(). */
-#define HDB_ADD_DEDUP_VPDQ 1u /* also treat an identical vPDQ signal in the
-                                 bank as a duplicate (MD5 and SHA-256 always
-                                 are; PDQ hashes are not indexed by value,
-                                 hdb_import deduplicates them itself) */
+#define HDB_ADD_DEDUP_VPDQ                                                     \
+    1u /* also treat an identical vPDQ signal in the                           \
+          bank as a duplicate (MD5 and SHA-256 always                          \
+          are; PDQ hashes are not indexed by value,                            \
+          hdb_import deduplicates them itself) */
 
 /**
  * Adds an item with its signals to a bank. If any of its MD5 or SHA-256
@@ -322,12 +320,12 @@ typedef struct {
  * @return CORDON_OK, CORDON_EEXIST (duplicate), CORDON_ENOTFOUND (no such
  *         bank), CORDON_EINVAL (limits, bad labels or signals), CORDON_EPERM.
  */
-HDB_API int hdb_item_add(hdb_t *db, const hdb_item_spec_t *spec,
-                         unsigned flags, hdb_add_result_t *res);
+CORDON_API int hdb_item_add(hdb_t *db, const hdb_item_spec_t *spec,
+                            unsigned flags, hdb_add_result_t *res);
 
 /** Reads an item, tombstones included (deleted = 1). *out is one malloc'd
  *  block to free with hdb_free(). @return CORDON_OK or CORDON_ENOTFOUND. */
-HDB_API int hdb_item_get(hdb_t *db, uint64_t id, hdb_item_t **out);
+CORDON_API int hdb_item_get(hdb_t *db, uint64_t id, hdb_item_t **out);
 
 typedef int (*hdb_item_cb)(void *ctx, const hdb_item_t *item);
 
@@ -342,22 +340,23 @@ typedef int (*hdb_item_cb)(void *ctx, const hdb_item_t *item);
  * listed by bank).
  * @return CORDON_OK, CORDON_ENOTFOUND (no such bank), or cb's value.
  */
-HDB_API int hdb_item_list(hdb_t *db, const char *bank, uint64_t after_id,
-                          size_t limit, unsigned flags, hdb_item_cb cb,
-                          void *ctx, uint64_t *last_id);
+CORDON_API int hdb_item_list(hdb_t *db, const char *bank, uint64_t after_id,
+                             size_t limit, unsigned flags, hdb_item_cb cb,
+                             void *ctx, uint64_t *last_id);
 
 /** Deletes an item, leaving a tombstone. @param seq may be NULL.
  *  @return CORDON_OK, CORDON_ENOTFOUND (no such live item), CORDON_EPERM. */
-HDB_API int hdb_item_remove(hdb_t *db, uint64_t id, uint64_t *seq);
+CORDON_API int hdb_item_remove(hdb_t *db, uint64_t id, uint64_t *seq);
 
 /** Disables an item until a time (0 = enable again).
  *  @return CORDON_OK, CORDON_ENOTFOUND, CORDON_EINVAL, CORDON_EPERM. */
-HDB_API int hdb_item_set_disable_until(hdb_t *db, uint64_t id, int64_t until);
+CORDON_API int hdb_item_set_disable_until(hdb_t *db, uint64_t id,
+                                          int64_t until);
 /** Replaces the note (NULL clears it). */
-HDB_API int hdb_item_set_note(hdb_t *db, uint64_t id, const char *note);
+CORDON_API int hdb_item_set_note(hdb_t *db, uint64_t id, const char *note);
 /** Replaces the labels. */
-HDB_API int hdb_item_set_labels(hdb_t *db, uint64_t id,
-                                const char *const *labels, size_t nlabels);
+CORDON_API int hdb_item_set_labels(hdb_t *db, uint64_t id,
+                                   const char *const *labels, size_t nlabels);
 
 /**
  * Writes an item with the given id as it is (replication and sync): creates
@@ -367,7 +366,7 @@ HDB_API int hdb_item_set_labels(hdb_t *db, uint64_t id,
  * @param seq may be NULL. @return CORDON_OK, CORDON_ENOTFOUND (bank),
  *        CORDON_EINVAL, CORDON_EPERM.
  */
-HDB_API int hdb_item_put(hdb_t *db, const hdb_item_t *item, uint64_t *seq);
+CORDON_API int hdb_item_put(hdb_t *db, const hdb_item_t *item, uint64_t *seq);
 
 /* ------------------------------------------------------------------ */
 /* Batches (bulk import)                                                */
@@ -378,7 +377,7 @@ typedef struct {
 } hdb_batch_result_t;
 
 /** Starts an empty batch. Nothing touches the database until commit. */
-HDB_API int hdb_batch_begin(hdb_t *db, hdb_batch_t **out);
+CORDON_API int hdb_batch_begin(hdb_t *db, hdb_batch_t **out);
 
 /**
  * Queues an item; everything is copied, so spec may be reused at once.
@@ -386,11 +385,11 @@ HDB_API int hdb_batch_begin(hdb_t *db, hdb_batch_t **out);
  * the batch as it was.
  * @return CORDON_OK, CORDON_EINVAL, CORDON_ENOMEM.
  */
-HDB_API int hdb_batch_add(hdb_batch_t *b, const hdb_item_spec_t *spec,
-                          unsigned flags);
+CORDON_API int hdb_batch_add(hdb_batch_t *b, const hdb_item_spec_t *spec,
+                             unsigned flags);
 
 /** Items queued so far. */
-HDB_API size_t hdb_batch_count(const hdb_batch_t *b);
+CORDON_API size_t hdb_batch_count(const hdb_batch_t *b);
 
 /**
  * Writes every queued item in one transaction (all or nothing), in order,
@@ -402,11 +401,11 @@ HDB_API size_t hdb_batch_count(const hdb_batch_t *b);
  * @return CORDON_OK, CORDON_ENOTFOUND (a bank is missing: nothing written),
  *         CORDON_EPERM.
  */
-HDB_API int hdb_batch_commit(hdb_batch_t *b, hdb_add_result_t *results,
-                             hdb_batch_result_t *res);
+CORDON_API int hdb_batch_commit(hdb_batch_t *b, hdb_add_result_t *results,
+                                hdb_batch_result_t *res);
 
 /** Drops a batch without writing. NULL is fine. */
-HDB_API void hdb_batch_abort(hdb_batch_t *b);
+CORDON_API void hdb_batch_abort(hdb_batch_t *b);
 
 /* ------------------------------------------------------------------ */
 /* Signal lookups and bulk iteration                                    */
@@ -423,8 +422,8 @@ HDB_API void hdb_batch_abort(hdb_batch_t *b);
  * @return CORDON_OK (also when none: *n = 0), CORDON_ENOTFOUND (no such
  *         bank), CORDON_EINVAL.
  */
-HDB_API int hdb_lookup(hdb_t *db, const hdb_signal_t *sig, const char *bank,
-                       uint64_t *ids, size_t cap, size_t *n);
+CORDON_API int hdb_lookup(hdb_t *db, const hdb_signal_t *sig, const char *bank,
+                          uint64_t *ids, size_t cap, size_t *n);
 
 /* One perceptual hash for the in-memory index. */
 typedef struct {
@@ -432,11 +431,11 @@ typedef struct {
     cordon_hash256_t hash;
     int64_t disable_until; /* item's; 0 = enabled */
     uint32_t bank_id;
-    uint32_t frame;   /* vPDQ: entry index within the signal; PDQ: 0 */
-    int quality;      /* 0..100 or HDB_QUALITY_UNKNOWN */
-    uint8_t type;     /* HDB_SIG_PDQ or HDB_SIG_VPDQ */
+    uint32_t frame; /* vPDQ: entry index within the signal; PDQ: 0 */
+    int quality;    /* 0..100 or HDB_QUALITY_UNKNOWN */
+    uint8_t type;   /* HDB_SIG_PDQ or HDB_SIG_VPDQ */
     uint8_t bank_enabled;
-    uint8_t signal;   /* index of the signal within its item */
+    uint8_t signal; /* index of the signal within its item */
 } hdb_hash_entry_t;
 
 typedef int (*hdb_hash_cb)(void *ctx, const hdb_hash_entry_t *entries,
@@ -453,8 +452,8 @@ typedef int (*hdb_hash_cb)(void *ctx, const hdb_hash_entry_t *entries,
  * *last_seq (may be NULL) receives the change-log position of the snapshot:
  * follow up with hdb_changes_since(*last_seq) to stay current.
  */
-HDB_API int hdb_iter_hashes(hdb_t *db, unsigned flags, hdb_hash_cb cb,
-                            void *ctx, uint64_t *last_seq);
+CORDON_API int hdb_iter_hashes(hdb_t *db, unsigned flags, hdb_hash_cb cb,
+                               void *ctx, uint64_t *last_seq);
 
 /* ------------------------------------------------------------------ */
 /* Change log                                                           */
@@ -469,7 +468,7 @@ typedef enum {
 } hdb_change_kind_t;
 
 /** "bank_add", ..., "item_delete"; static storage. */
-HDB_API const char *hdb_change_kind_name(hdb_change_kind_t k);
+CORDON_API const char *hdb_change_kind_name(hdb_change_kind_t k);
 
 typedef struct {
     uint64_t seq;
@@ -491,25 +490,25 @@ typedef int (*hdb_change_cb)(void *ctx, const hdb_change_t *change);
  * *last (may be NULL) receives the seq of the last change delivered, or
  * `since` if none: pass it back for the next page.
  */
-HDB_API int hdb_changes_since(hdb_t *db, uint64_t since, size_t limit,
-                              hdb_change_cb cb, void *ctx, uint64_t *last);
+CORDON_API int hdb_changes_since(hdb_t *db, uint64_t since, size_t limit,
+                                 hdb_change_cb cb, void *ctx, uint64_t *last);
 
 /** The sequence number of the latest write (0 for a new database). Cheap:
  *  a long-running reader may poll it to notice other processes' writes. */
-HDB_API int hdb_last_seq(hdb_t *db, uint64_t *seq);
+CORDON_API int hdb_last_seq(hdb_t *db, uint64_t *seq);
 
 /* ------------------------------------------------------------------ */
 /* Key-value meta (sync checkpoints and the like)                       */
 
 /** Stores value (len <= 65536 bytes) under key (1..256 bytes). Not logged. */
-HDB_API int hdb_kv_set(hdb_t *db, const char *key, const void *value,
-                       size_t len);
+CORDON_API int hdb_kv_set(hdb_t *db, const char *key, const void *value,
+                          size_t len);
 /** Copies the value into buf (cap bytes); *len receives its size.
  *  @return CORDON_OK, CORDON_ENOTFOUND, CORDON_ESCRATCH (cap too small). */
-HDB_API int hdb_kv_get(hdb_t *db, const char *key, void *buf, size_t cap,
-                       size_t *len);
+CORDON_API int hdb_kv_get(hdb_t *db, const char *key, void *buf, size_t cap,
+                          size_t *len);
 /** @return CORDON_OK or CORDON_ENOTFOUND. */
-HDB_API int hdb_kv_del(hdb_t *db, const char *key);
+CORDON_API int hdb_kv_del(hdb_t *db, const char *key);
 
 /* ------------------------------------------------------------------ */
 /* API keys (for the HTTP server). Only SHA-256 digests of tokens are kept. */
@@ -525,17 +524,17 @@ typedef struct {
 
 /** Adds a key. @param id may be NULL.
  *  @return CORDON_OK, CORDON_EEXIST (same token digest), CORDON_EINVAL. */
-HDB_API int hdb_apikey_add(hdb_t *db, const char *name, const char *role,
-                           const uint8_t token_sha256[32], uint64_t *id);
+CORDON_API int hdb_apikey_add(hdb_t *db, const char *name, const char *role,
+                              const uint8_t token_sha256[32], uint64_t *id);
 typedef int (*hdb_apikey_cb)(void *ctx, const hdb_apikey_t *key);
 /** Calls cb for every key, revoked ones included, in id order. */
-HDB_API int hdb_apikey_list(hdb_t *db, hdb_apikey_cb cb, void *ctx);
+CORDON_API int hdb_apikey_list(hdb_t *db, hdb_apikey_cb cb, void *ctx);
 /** @return CORDON_OK or CORDON_ENOTFOUND (no such active key). */
-HDB_API int hdb_apikey_revoke(hdb_t *db, uint64_t id);
+CORDON_API int hdb_apikey_revoke(hdb_t *db, uint64_t id);
 /** Finds an active key by token digest; *out to free with hdb_free().
  *  @return CORDON_OK, CORDON_ENOTFOUND, CORDON_EPERM (revoked). */
-HDB_API int hdb_apikey_lookup(hdb_t *db, const uint8_t token_sha256[32],
-                              hdb_apikey_t **out);
+CORDON_API int hdb_apikey_lookup(hdb_t *db, const uint8_t token_sha256[32],
+                                 hdb_apikey_t **out);
 
 /* ------------------------------------------------------------------ */
 /* Interchange (hashdb/interchange.c)                                   */
@@ -578,7 +577,7 @@ HDB_API int hdb_apikey_lookup(hdb_t *db, const uint8_t token_sha256[32],
 typedef enum { HDB_FMT_TE_CSV = 1, HDB_FMT_LOCAL = 2 } hdb_format_t;
 
 /** "te-csv" (also "csv") or "local" (also "txt"); CORDON_EPARSE else. */
-HDB_API int hdb_format_from_name(const char *name, hdb_format_t *out);
+CORDON_API int hdb_format_from_name(const char *name, hdb_format_t *out);
 
 /* line is 1-based (the first line of a multi-line CSV record); err is a
  * cordon error code; msg is a static or temporary English description. */
@@ -587,29 +586,29 @@ typedef void (*hdb_import_error_cb)(void *ctx, uint64_t line, int err,
 
 typedef struct {
     hdb_format_t format;
-    const char *bank;       /* local: target bank (required); te-csv: bank
-                               for rows with an empty collab (optional) */
-    int create_banks;       /* create missing banks (enabled) */
-    int skip_bad_lines;     /* see the policy above */
-    int ignore_unknown_types; /* skip rows of unsupported signal types
-                                 silently (counted) instead of as errors */
-    int keep_pdq_duplicates;  /* do not deduplicate identical PDQ hashes */
+    const char *bank;           /* local: target bank (required); te-csv: bank
+                                   for rows with an empty collab (optional) */
+    int create_banks;           /* create missing banks (enabled) */
+    int skip_bad_lines;         /* see the policy above */
+    int ignore_unknown_types;   /* skip rows of unsupported signal types
+                                   silently (counted) instead of as errors */
+    int keep_pdq_duplicates;    /* do not deduplicate identical PDQ hashes */
     hdb_sigtype_t default_type; /* local: type of lines without one; 0 none */
     const char *const *labels;  /* added to every item */
     size_t nlabels;
-    hdb_provenance_t prov;      /* of every item (added_at 0 = now) */
-    size_t batch_items;         /* items per transaction; 0 = 20000 */
-    size_t max_errors;          /* reports at most; 0 = 100 */
+    hdb_provenance_t prov; /* of every item (added_at 0 = now) */
+    size_t batch_items;    /* items per transaction; 0 = 20000 */
+    size_t max_errors;     /* reports at most; 0 = 100 */
     hdb_import_error_cb on_error;
     void *error_ctx;
 } hdb_import_params_t;
 
 typedef struct {
-    uint64_t lines;      /* physical lines read */
-    uint64_t records;    /* signal records seen (after header/blanks) */
-    uint64_t added;      /* items written */
-    uint64_t duplicates; /* records already present */
-    uint64_t bad;        /* bad lines (all of them, even past max_errors) */
+    uint64_t lines;         /* physical lines read */
+    uint64_t records;       /* signal records seen (after header/blanks) */
+    uint64_t added;         /* items written */
+    uint64_t duplicates;    /* records already present */
+    uint64_t bad;           /* bad lines (all of them, even past max_errors) */
     uint64_t unknown_types; /* skipped with ignore_unknown_types */
     uint64_t first_bad_line;
     uint64_t banks_created;
@@ -623,26 +622,27 @@ typedef struct {
  *         CORDON_ENOTFOUND (local format: params.bank missing and not
  *         create_banks), CORDON_EINVAL, CORDON_EPERM.
  */
-HDB_API int hdb_import(hdb_t *db, const hdb_import_params_t *params,
-                       const char *text, size_t len, hdb_import_result_t *res);
+CORDON_API int hdb_import(hdb_t *db, const hdb_import_params_t *params,
+                          const char *text, size_t len,
+                          hdb_import_result_t *res);
 
 /** hdb_import() on the contents of a file ("-" is not special).
  *  @return as hdb_import(), plus CORDON_EIO / CORDON_ENOTFOUND for the file. */
-HDB_API int hdb_import_file(hdb_t *db, const hdb_import_params_t *params,
-                            const char *path, hdb_import_result_t *res);
+CORDON_API int hdb_import_file(hdb_t *db, const hdb_import_params_t *params,
+                               const char *path, hdb_import_result_t *res);
 
 typedef struct {
     hdb_format_t format;
-    const char *bank;    /* only this bank; NULL = all */
-    uint64_t since_seq;  /* only items changed after this sequence; 0 = all */
-    unsigned types;      /* bit (1 << hdb_sigtype_t) per type; 0 = all */
-    int no_header;       /* te-csv: omit the header line */
-    int pytx_names;      /* write video_md5 / video_sha256 */
+    const char *bank;   /* only this bank; NULL = all */
+    uint64_t since_seq; /* only items changed after this sequence; 0 = all */
+    unsigned types;     /* bit (1 << hdb_sigtype_t) per type; 0 = all */
+    int no_header;      /* te-csv: omit the header line */
+    int pytx_names;     /* write video_md5 / video_sha256 */
 } hdb_export_params_t;
 
 typedef struct {
-    uint64_t items; /* live items exported */
-    uint64_t rows;  /* lines written (header excluded) */
+    uint64_t items;    /* live items exported */
+    uint64_t rows;     /* lines written (header excluded) */
     uint64_t last_seq; /* snapshot position: the next --since */
 } hdb_export_result_t;
 
@@ -659,12 +659,13 @@ typedef int (*hdb_write_cb)(void *ctx, const char *buf, size_t len);
  * @return CORDON_OK, CORDON_ENOTFOUND (no such bank), CORDON_EINVAL, or the
  *         writer's value.
  */
-HDB_API int hdb_export(hdb_t *db, const hdb_export_params_t *params,
-                       hdb_write_cb write, void *ctx, hdb_export_result_t *res);
+CORDON_API int hdb_export(hdb_t *db, const hdb_export_params_t *params,
+                          hdb_write_cb write, void *ctx,
+                          hdb_export_result_t *res);
 
 /** hdb_export() into a stdio stream. @return as hdb_export(), CORDON_EIO. */
-HDB_API int hdb_export_file(hdb_t *db, const hdb_export_params_t *params,
-                            FILE *f, hdb_export_result_t *res);
+CORDON_API int hdb_export_file(hdb_t *db, const hdb_export_params_t *params,
+                               FILE *f, hdb_export_result_t *res);
 
 #ifdef __cplusplus
 }

@@ -141,7 +141,7 @@ void hdb__hash_to_bytes(const cordon_hash256_t *h, uint8_t out[32]);
 void hdb__hash_from_bytes(const uint8_t in[32], cordon_hash256_t *h);
 
 /* ---- validation (hdb_codec.c) ---- */
-int hdb__valid_name(const char *s);          /* bank names */
+int hdb__valid_name(const char *s); /* bank names */
 int hdb__valid_label(const char *s);
 int hdb__valid_text(const char *s, size_t max); /* NULL ok; no controls */
 int hdb__valid_labels(const char *const *l, size_t n);
@@ -206,8 +206,8 @@ typedef struct hdb__w {
     int64_t now;
     hdb__delta_t *deltas;
     size_t ndeltas, deltas_cap;
-    hdb__buf_t buf; /* scratch for encoding */
-    hdb__item_view_t view; /* scratch for decoding */
+    hdb__buf_t buf;          /* scratch for encoding */
+    hdb__item_view_t view;   /* scratch for decoding */
     uint32_t cached_bank_id; /* last bank name resolved */
     char cached_bank_name[HDB_MAX_NAME + 1];
 } hdb__w_t;
@@ -227,8 +227,8 @@ int64_t hdb__now(void);
 
 /* ---- bank cache for readers (bank.c) ---- */
 typedef struct {
-    uint32_t n;        /* entries 0..n-1, indexed by bank id */
-    char **names;      /* NULL for unused ids; deleted banks included */
+    uint32_t n;   /* entries 0..n-1, indexed by bank id */
+    char **names; /* NULL for unused ids; deleted banks included */
     uint8_t *enabled;
 } hdb__banks_t;
 int hdb__banks_load(hdb_t *db, MDB_txn *txn, hdb__banks_t *bc);

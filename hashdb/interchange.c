@@ -234,8 +234,7 @@ static int csv_record(imp_t *im)
                 im->cur++;
             if (im->cur < im->end && *im->cur != ',' && *im->cur != '\n') {
                 skip_line(im);
-                snprintf(im->msg, sizeof im->msg,
-                         "text after a closing quote");
+                snprintf(im->msg, sizeof im->msg, "text after a closing quote");
                 return CORDON_EPARSE;
             }
         } else {
@@ -485,7 +484,8 @@ static int local_next(imp_t *im)
         return 2;
     im->rec_line = im->line;
     const char *nl = memchr(im->cur, '\n', (size_t)(im->end - im->cur));
-    span_t ln = {im->cur, nl ? (size_t)(nl - im->cur) : (size_t)(im->end - im->cur)};
+    span_t ln = {im->cur,
+                 nl ? (size_t)(nl - im->cur) : (size_t)(im->end - im->cur)};
     im->cur = nl ? nl + 1 : im->end;
     if (nl)
         im->line++;
@@ -654,8 +654,8 @@ int hdb_import(hdb_t *db, const hdb_import_params_t *params, const char *text,
     im->db = db;
     im->p = params;
     im->res = res;
-    im->max_errors = params->max_errors ? params->max_errors
-                                        : DEFAULT_MAX_ERRORS;
+    im->max_errors =
+        params->max_errors ? params->max_errors : DEFAULT_MAX_ERRORS;
 
     if (params->format == HDB_FMT_LOCAL && !params->create_banks) {
         hdb_bank_t *bk = NULL;
@@ -701,7 +701,7 @@ int hdb_import_file(hdb_t *db, const hdb_import_params_t *params,
     if (!path)
         return CORDON_EINVAL;
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return errno == ENOENT ? CORDON_ENOTFOUND
+        return errno == ENOENT   ? CORDON_ENOTFOUND
                : errno == EACCES ? CORDON_EPERM
                                  : CORDON_EIO;
     if (fstat(fd, &st) != 0) {
@@ -724,7 +724,8 @@ int hdb_import_file(hdb_t *db, const hdb_import_params_t *params,
             munmap(map, len);
         return rc;
     }
-    /* A pipe or a device: read it whole (the strict policy needs two passes). */
+    /* A pipe or a device: read it whole (the strict policy needs two passes).
+     */
     hdb__buf_t b = {0};
     for (;;) {
         if (hdb__buf_reserve(&b, 1 << 16)) {
@@ -875,8 +876,8 @@ static int export_change(void *ctx, const hdb_change_t *ch)
     return export_item(ex, ch->item);
 }
 
-int hdb_export(hdb_t *db, const hdb_export_params_t *params,
-               hdb_write_cb write, void *ctx, hdb_export_result_t *res)
+int hdb_export(hdb_t *db, const hdb_export_params_t *params, hdb_write_cb write,
+               void *ctx, hdb_export_result_t *res)
 {
     hdb_export_result_t dummy;
     exp_t ex;
@@ -902,7 +903,8 @@ int hdb_export(hdb_t *db, const hdb_export_params_t *params,
     ex.res = res;
     res->last_seq = params->since_seq;
     if (params->format == HDB_FMT_TE_CSV && !params->no_header) {
-        static const char hdr[] = "signal_type,signal_str,collab,category,tags\n";
+        static const char hdr[] =
+            "signal_type,signal_str,collab,category,tags\n";
         if ((rc = write(ctx, hdr, sizeof hdr - 1)))
             return rc;
     }

@@ -102,7 +102,7 @@ static int sig_index(hdb__w_t *w, const hdb_item_t *it, uint64_t id, int add)
             continue;
         MDB_val k = {n, key}, d = {0, NULL};
         int rc = add ? mdb_put(w->txn, dbi, &k, &d, 0)
-                 : mdb_del(w->txn, dbi, &k, NULL);
+                     : mdb_del(w->txn, dbi, &k, NULL);
         if (rc && !(rc == MDB_NOTFOUND && !add))
             return hdb__err(rc);
     }
@@ -390,8 +390,8 @@ int hdb_item_put(hdb_t *db, const hdb_item_t *item, uint64_t *seq)
 {
     if (!item)
         return CORDON_EINVAL;
-    hdb_item_spec_t spec = {item->bank, item->labels, item->nlabels,
-                            item->note, item->prov, item->disable_until,
+    hdb_item_spec_t spec = {item->bank,    item->labels,  item->nlabels,
+                            item->note,    item->prov,    item->disable_until,
                             item->signals, item->nsignals};
     if (!spec_ok(&spec) || item->id == 0 || item->id == UINT64_MAX)
         return CORDON_EINVAL;
@@ -474,8 +474,8 @@ static int batch_fn(hdb__w_t *w, void *ctx)
     memset(&b->res, 0, sizeof b->res);
     for (size_t i = 0; i < b->n; i++) {
         const hdb_item_t *it = b->e[i].item;
-        hdb_item_spec_t spec = {it->bank, it->labels, it->nlabels,
-                                it->note, it->prov, it->disable_until,
+        hdb_item_spec_t spec = {it->bank,    it->labels,  it->nlabels,
+                                it->note,    it->prov,    it->disable_until,
                                 it->signals, it->nsignals};
         hdb_add_result_t r;
         int rc = add_one(w, &spec, b->e[i].flags, &r);
@@ -549,9 +549,8 @@ static int pdq_scan_item(void *ctx, const hdb_item_t *it)
     return 0;
 }
 
-static int lookup_indexed(hdb_t *db, const hdb_signal_t *sig,
-                          const char *bank, uint64_t *ids, size_t cap,
-                          size_t *n)
+static int lookup_indexed(hdb_t *db, const hdb_signal_t *sig, const char *bank,
+                          uint64_t *ids, size_t cap, size_t *n)
 {
     MDB_txn *txn;
     MDB_cursor *cur = NULL;
@@ -649,9 +648,8 @@ fail:
     return rc;
 }
 
-int hdb_item_list(hdb_t *db, const char *bank, uint64_t after_id,
-                  size_t limit, unsigned flags, hdb_item_cb cb, void *ctx,
-                  uint64_t *last_id)
+int hdb_item_list(hdb_t *db, const char *bank, uint64_t after_id, size_t limit,
+                  unsigned flags, hdb_item_cb cb, void *ctx, uint64_t *last_id)
 {
     MDB_txn *txn;
     MDB_cursor *cur = NULL;
@@ -775,8 +773,8 @@ int hdb_iter_hashes(hdb_t *db, unsigned flags, hdb_hash_cb cb, void *ctx,
         if (v.item.deleted)
             continue;
         uint64_t id = hdb__rd64(k.mv_data);
-        uint8_t en = v.item.bank_id < banks.n ? banks.enabled[v.item.bank_id]
-                                              : 0;
+        uint8_t en =
+            v.item.bank_id < banks.n ? banks.enabled[v.item.bank_id] : 0;
         for (size_t i = 0; i < v.item.nsignals; i++) {
             const hdb_signal_t *s = &v.item.signals[i];
             size_t nf;

@@ -222,7 +222,8 @@ static int parse_vpdq(const char *s, size_t len, hdb_signal_t *out,
             return rc;
         i++;
         if (n > 0 && frames[out->nframes - 1].quality == f.quality &&
-            memcmp(&frames[out->nframes - 1].hash, &f.hash, sizeof f.hash) == 0 &&
+            memcmp(&frames[out->nframes - 1].hash, &f.hash, sizeof f.hash) ==
+                0 &&
             frames[out->nframes - 1].count < UINT32_MAX) {
             frames[out->nframes - 1].count++;
         } else {
@@ -338,7 +339,8 @@ int hdb_signal_format(const hdb_signal_t *sig, int with_quality, char *buf,
                 hdb__hash_to_bytes(&f->hash, b);
                 out_hex(&o, b, 32);
                 k = snprintf(tmp, sizeof tmp, ",%d,",
-                             f->quality == HDB_QUALITY_UNKNOWN ? 0 : f->quality);
+                             f->quality == HDB_QUALITY_UNKNOWN ? 0
+                                                               : f->quality);
                 out_put(&o, tmp, (size_t)k);
                 k = fmt_double(tmp, sizeof tmp, f->timestamp);
                 out_put(&o, tmp, (size_t)k);

@@ -126,6 +126,9 @@ TEST(signal_text_forms)
 
     CHECK_EQ(hdb_signal_parse(HDB_SIG_PDQ, hex, 64, &s, NULL, 0), CORDON_OK);
     CHECK_EQ(s.quality, HDB_QUALITY_UNKNOWN);
+    cordon_hash256_t ref;
+    CHECK_EQ(cordon_hash_from_hex(hex, 64, &ref), CORDON_OK);
+    CHECK(memcmp(&ref, &s.pdq, sizeof ref) == 0); /* the engine's layout */
     /* Bit layout of cordon_pdq.h: the first 16 digits are w[3]. */
     CHECK(s.pdq.w[3] == 0xf8f8f0cee0f4a84full);
     CHECK(s.pdq.w[0] == 0x33e6b39c4e9c9b22ull);
@@ -144,9 +147,9 @@ TEST(signal_text_forms)
     CHECK_EQ(len, 67);
 
     CHECK_EQ(hdb_signal_parse(HDB_SIG_PDQ, hex, 63, &s, NULL, 0), CORDON_EHEX);
-    CHECK_EQ(hdb_signal_parse(HDB_SIG_PDQ, tu_path("%s,101", hex), 68, &s,
-                              NULL, 0),
-             CORDON_EPARSE);
+    CHECK_EQ(
+        hdb_signal_parse(HDB_SIG_PDQ, tu_path("%s,101", hex), 68, &s, NULL, 0),
+        CORDON_EPARSE);
     CHECK_EQ(hdb_signal_parse(HDB_SIG_MD5, "d41d8cd98f00b204e9800998ecf8427g",
                               32, &s, NULL, 0),
              CORDON_EHEX);
@@ -155,8 +158,7 @@ TEST(signal_text_forms)
              CORDON_OK);
     CHECK_EQ(s.digest[0], 0xd4);
     CHECK_EQ(s.digest[15], 0x7e);
-    CHECK_EQ(hdb_signal_parse(HDB_SIG_SHA256, hex, 64, &s, NULL, 0),
-             CORDON_OK);
+    CHECK_EQ(hdb_signal_parse(HDB_SIG_SHA256, hex, 64, &s, NULL, 0), CORDON_OK);
     CHECK_EQ(s.digest[0], 0xf8);
 
     /* vPDQ: consecutive identical frames fold into one entry. */
@@ -343,7 +345,8 @@ TEST(items_round_trip)
     sigs[3].type = HDB_SIG_VPDQ;
     sigs[3].frames = frames;
     sigs[3].nframes = 3;
-    const char *labels[] = {"entity:amaq", "content:image", "behaviour:violence"};
+    const char *labels[] = {"entity:amaq", "content:image",
+                            "behaviour:violence"};
     hdb_item_spec_t spec;
     memset(&spec, 0, sizeof spec);
     spec.bank = "A";
@@ -735,7 +738,7 @@ TEST(change_log)
     for (int i = 0; i < 4; i++)
         CHECK_EQ(r[i].seq, 2 + i);
     CHECK_EQ(hdb_item_set_note(db, r[1].id, "n"), CORDON_OK); /* 6 */
-    CHECK_EQ(hdb_item_remove(db, r[2].id, NULL), CORDON_OK);   /* 7 */
+    CHECK_EQ(hdb_item_remove(db, r[2].id, NULL), CORDON_OK);  /* 7 */
     CHECK_EQ(hdb_item_set_note(db, r[1].id, "m"), CORDON_OK); /* 8 */
     uint64_t last;
     CHECK_EQ(hdb_last_seq(db, &last), CORDON_OK);
@@ -762,14 +765,12 @@ TEST(change_log)
 
     /* After a point: only what changed later. */
     change_list_t l2 = {{0}, {0}, {0}, 0};
-    CHECK_EQ(hdb_changes_since(db, 5, 0, collect_change, &l2, &end),
-             CORDON_OK);
+    CHECK_EQ(hdb_changes_since(db, 5, 0, collect_change, &l2, &end), CORDON_OK);
     REQUIRE(l2.n == 2);
     CHECK_EQ(l2.seq[0], 7);
     CHECK_EQ(l2.seq[1], 8);
     change_list_t l3 = {{0}, {0}, {0}, 0};
-    CHECK_EQ(hdb_changes_since(db, 8, 0, collect_change, &l3, &end),
-             CORDON_OK);
+    CHECK_EQ(hdb_changes_since(db, 8, 0, collect_change, &l3, &end), CORDON_OK);
     CHECK_EQ(l3.n, 0);
     CHECK_EQ(end, 8);
 
@@ -791,11 +792,10 @@ TEST(change_log)
 
     /* Bank changes are logged too, and so is a bank delete. */
     CHECK_EQ(hdb_bank_set_enabled(db, "A", 0), CORDON_OK); /* 9 */
-    REQUIRE(mkbank(db, "B", 1) == CORDON_OK);             /* 10 */
+    REQUIRE(mkbank(db, "B", 1) == CORDON_OK);              /* 10 */
     CHECK_EQ(hdb_bank_delete(db, "B"), CORDON_OK);         /* 11 */
     change_list_t l5 = {{0}, {0}, {0}, 0};
-    CHECK_EQ(hdb_changes_since(db, 8, 0, collect_change, &l5, &end),
-             CORDON_OK);
+    CHECK_EQ(hdb_changes_since(db, 8, 0, collect_change, &l5, &end), CORDON_OK);
     REQUIRE(l5.n == 2);
     CHECK_EQ(l5.kind[0], HDB_CHANGE_BANK_UPDATE);
     CHECK_EQ(l5.kind[1], HDB_CHANGE_BANK_DELETE);
@@ -1205,9 +1205,9 @@ TEST(import_errors_strict_and_skip)
         "md5 d41d8cd98f00b204e9800998ecf8427e\n"
         "md5 d41d8cd98f00b204e9800998ecf8427\n" /* line 4: short */
         "\n"
-        "sha256 zz\n"     /* line 6 */
-        "tmk_pdqf abc\n"  /* line 7: unknown type */
-        "pdq\n"           /* line 8: no signal */
+        "sha256 zz\n"    /* line 6 */
+        "tmk_pdqf abc\n" /* line 7: unknown type */
+        "pdq\n"          /* line 8: no signal */
         "pdq 0000000000000000000000000000000000000000000000000000000000000001,"
         "100\n";
     hdb_import_params_t ip;
@@ -1263,11 +1263,11 @@ TEST(import_errors_strict_and_skip)
     const char *csv =
         "signal_type,signal_str,collab,category,tags\n"
         "md5,00000000000000000000000000000001,A,,ok\n"
-        "md5,\"00000000000000000000000000000002\"x,A,,\n" /* line 3 */
-        "md5,00000000000000000000000000000003,NOBANK,,\n" /* line 4 */
+        "md5,\"00000000000000000000000000000002\"x,A,,\n"          /* line 3 */
+        "md5,00000000000000000000000000000003,NOBANK,,\n"          /* line 4 */
         "md5,00000000000000000000000000000004,A,,\"bad\001tag\"\n" /* 5 */
-        "md5,\"0000000000000000000000000000000\n5\",A,,\n" /* 6-7 */
-        "md5,00000000000000000000000000000006,A\n";        /* 8 */
+        "md5,\"0000000000000000000000000000000\n5\",A,,\n"         /* 6-7 */
+        "md5,00000000000000000000000000000006,A\n";                /* 8 */
     memset(&ip, 0, sizeof ip);
     ip.format = HDB_FMT_TE_CSV;
     errs.n = 0;
@@ -1485,8 +1485,8 @@ static int reader_child(const char *path, int ready_fd, uint64_t want)
         usleep(20000);
     }
     hdb_stats_t st;
-    int ok = seen == want && hdb_stats(db, &st) == CORDON_OK &&
-             st.items == want;
+    int ok =
+        seen == want && hdb_stats(db, &st) == CORDON_OK && st.items == want;
     hdb_close(db);
     return ok ? 0 : 14;
 }

@@ -3,6 +3,7 @@
  * process reading while one writes. */
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/time.h>
@@ -1551,6 +1552,67 @@ TEST(second_process_sees_writes)
     CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
+typedef struct {
+    hdb_t *db;
+    volatile int stop;
+    int errors;
+    uint64_t reads;
+} reader_thread_t;
+
+static int count_only(void *ctx, const hdb_hash_entry_t *e, size_t n)
+{
+    (void)e;
+    *(uint64_t *)ctx += n;
+    return 0;
+}
+
+static void *reader_thread(void *arg)
+{
+    reader_thread_t *r = arg;
+    uint64_t prev = 0;
+    while (!r->stop) {
+        uint64_t seq = 0, n = 0, snap = 0;
+        if (hdb_last_seq(r->db, &seq) != CORDON_OK || seq < prev)
+            r->errors++;
+        prev = seq;
+        if (hdb_iter_hashes(r->db, 0, count_only, &n, &snap) != CORDON_OK ||
+            snap < seq || n + 1 < snap) /* seq 1 is the bank */
+            r->errors++;
+        r->reads++;
+    }
+    return NULL;
+}
+
+/* Threads share one handle while the map grows under them. */
+TEST(threads_share_a_handle)
+{
+    hdb_opts_t o = {0};
+    o.nosync = 1;
+    o.initial_map_size = 128 << 10;
+    hdb_t *db = open_db(fresh_path(), &o);
+    REQUIRE(db);
+    REQUIRE(mkbank(db, "A", 1) == CORDON_OK);
+    reader_thread_t r[2] = {{db, 0, 0, 0}, {db, 0, 0, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        REQUIRE(pthread_create(&th[i], NULL, reader_thread, &r[i]) == 0);
+    int ok = 0;
+    for (int i = 0; i < 3000; i++)
+        ok += add1(db, "A", pdq_sig((uint64_t)i, 90), 0, NULL) == CORDON_OK;
+    for (int i = 0; i < 2; i++) {
+        r[i].stop = 1;
+        pthread_join(th[i], NULL);
+        CHECK_EQ(r[i].errors, 0);
+        CHECK_GT(r[i].reads, 0);
+    }
+    CHECK_EQ(ok, 3000);
+    hdb_stats_t st;
+    CHECK_EQ(hdb_stats(db, &st), CORDON_OK);
+    CHECK_EQ(st.items, 3000);
+    CHECK_GT(st.map_size, (uint64_t)(512 << 10));
+    hdb_close(db);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -1570,6 +1632,7 @@ int main(int argc, char **argv)
     RUN(import_errors_strict_and_skip);
     RUN(replicate_with_item_put);
     RUN(kv_and_api_keys);
+    RUN(threads_share_a_handle);
     RUN(second_process_sees_writes);
     return TH_END();
 }

@@ -7,11 +7,8 @@
 
 int cmd_hash(int argc, char **argv);
 
-
-
 static const cli_command_t commands[] = {
     {"hash", cmd_hash, "hash images: PDQ, quality, MD5, SHA-256"},
-
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -84,10 +84,9 @@ static variant_t variants[MAX_VARIANTS];
 static int n_variants;
 static int v_decode, v_canon, v_scalar, v_all, v_fast; /* indexes */
 static int v_decode_r, v_canon_r, v_fast_r;
-static int first_sweep;                                 /* rules and scales */
+static int first_sweep; /* rules and scales */
 
-static int add_variant(kind_t k, int param, int jpeg_only, const char *fmt,
-                       ...)
+static int add_variant(kind_t k, int param, int jpeg_only, const char *fmt, ...)
 {
     if (n_variants == MAX_VARIANTS) {
         fprintf(stderr, "bench_pdq: raise MAX_VARIANTS\n");
@@ -117,8 +116,8 @@ static void setup_variants(void)
     v_fast_r = add_variant(K_FAST_R, 0, 0, "fast.r");
     /* The default rule is measured for every image (it is what "fast" means
      * to a user); the others only for JPEG, the only format it changes. */
-    v_fast = add_variant(K_RULE, CORDON_DEFAULT_FAST_MIN_SIDE, 0,
-                         "min_side=%d", CORDON_DEFAULT_FAST_MIN_SIDE);
+    v_fast = add_variant(K_RULE, CORDON_DEFAULT_FAST_MIN_SIDE, 0, "min_side=%d",
+                         CORDON_DEFAULT_FAST_MIN_SIDE);
     first_sweep = v_fast;
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
         if (rules[i] != CORDON_DEFAULT_FAST_MIN_SIDE)
@@ -180,8 +179,7 @@ static int pdq_plane(const cordon_plane_t *p, meas_t *m)
  * pixel covers exactly the source block it came from. Returns NULL if out
  * of memory; the caller frees. */
 static unsigned char *replicate(const unsigned char *px, int sw, int sh,
-                                size_t stride, int ps, int w, int h,
-                                int denom)
+                                size_t stride, int ps, int w, int h, int denom)
 {
     size_t ostride = (size_t)w * (size_t)ps;
     unsigned char *out = malloc(ostride * (size_t)h);
@@ -202,8 +200,8 @@ static unsigned char *replicate(const unsigned char *px, int sw, int sh,
 /* TurboJPEG directly, at scale 1/denom, to RGB (GRAY for greyscale JPEGs,
  * or always if gray); hashes only if want_pdq, after enlarging back to full
  * size if repl. Returns 0 or -1 with a message in err. */
-static int run_tj(const uint8_t *buf, size_t len, int denom, int gray,
-                  int repl, int want_pdq, meas_t *m, char *err, size_t errlen)
+static int run_tj(const uint8_t *buf, size_t len, int denom, int gray, int repl,
+                  int want_pdq, meas_t *m, char *err, size_t errlen)
 {
     int rc = -1;
     unsigned char *px = NULL, *big = NULL;
@@ -355,8 +353,8 @@ static int run_tj_reuse(const uint8_t *buf, size_t len, meas_t *m, char *err,
 {
     double t0 = now_ms();
     int w, h, subsamp, cs;
-    if (tjDecompressHeader3(reuse.tj, buf, (unsigned long)len, &w, &h,
-                            &subsamp, &cs) != 0) {
+    if (tjDecompressHeader3(reuse.tj, buf, (unsigned long)len, &w, &h, &subsamp,
+                            &cs) != 0) {
         snprintf(err, errlen, "header: %s", tjGetErrorStr2(reuse.tj));
         return -1;
     }
@@ -509,8 +507,8 @@ static double pct(double *v, int n, double p)
 typedef struct {
     int ok; /* measured without error */
     double total, dec, pdq;
-    meas_t last; /* hash, quality and size of the last rep */
-    int drift;   /* Hamming distance from the canonical hash */
+    meas_t last;  /* hash, quality and size of the last rep */
+    int drift;    /* Hamming distance from the canonical hash */
     int unstable; /* a rep gave a different hash */
 } vres_t;
 
@@ -779,8 +777,7 @@ static const char *short_name(const char *s, char *buf, size_t n)
     return buf;
 }
 
-static void scale_str(const image_t *im, const vres_t *vr, char *buf,
-                      size_t n)
+static void scale_str(const image_t *im, const vres_t *vr, char *buf, size_t n)
 {
     if (!vr->ok || vr->last.w <= 0) {
         snprintf(buf, n, "-");
@@ -835,9 +832,9 @@ static void print_row(const image_t *im)
         return;
     }
     const vres_t *d = &im->v[v_decode], *c = &im->v[v_canon],
-                 *s = &im->v[v_scalar], *a = &im->v[v_all],
-                 *f = &im->v[v_fast], *dr = &im->v[v_decode_r],
-                 *cr = &im->v[v_canon_r], *fr = &im->v[v_fast_r];
+                 *s = &im->v[v_scalar], *a = &im->v[v_all], *f = &im->v[v_fast],
+                 *dr = &im->v[v_decode_r], *cr = &im->v[v_canon_r],
+                 *fr = &im->v[v_fast_r];
     char wh[24], sc[16];
     snprintf(wh, sizeof wh, "%dx%d", im->width, im->height);
     scale_str(im, f, sc, sizeof sc);
@@ -870,9 +867,9 @@ static void print_json_image(const image_t *im)
         return;
     }
     const vres_t *d = &im->v[v_decode], *c = &im->v[v_canon],
-                 *s = &im->v[v_scalar], *a = &im->v[v_all],
-                 *f = &im->v[v_fast], *dr = &im->v[v_decode_r],
-                 *cr = &im->v[v_canon_r], *fr = &im->v[v_fast_r];
+                 *s = &im->v[v_scalar], *a = &im->v[v_all], *f = &im->v[v_fast],
+                 *dr = &im->v[v_decode_r], *cr = &im->v[v_canon_r],
+                 *fr = &im->v[v_fast_r];
     char hex[CORDON_HASH_HEX_LEN + 1];
     cordon_hash_to_hex(&c->last.hash, hex);
     printf(",\"format\":\"%s\",\"progressive\":%s,\"width\":%d,"
@@ -913,8 +910,8 @@ static void print_json_image(const image_t *im)
         const vres_t *v = &im->v[i];
         if (!v->ok)
             continue;
-        printf("%s{\"rule\":\"%s\",\"width\":%d,\"height\":%d,", first ? "" : ",",
-               variants[i].name, v->last.w, v->last.h);
+        printf("%s{\"rule\":\"%s\",\"width\":%d,\"height\":%d,",
+               first ? "" : ",", variants[i].name, v->last.w, v->last.h);
         json_num("ms", v->total, 1);
         json_num("speedup", c->total / v->total, 1);
         printf("\"drift\":%d}", v->drift);
@@ -928,9 +925,19 @@ static void print_json_image(const image_t *im)
 
 typedef int (*filter_fn)(const image_t *);
 
-static int f_all(const image_t *im) { (void)im; return 1; }
-static int f_jpeg(const image_t *im) { return im->fmt == CORDON_FMT_JPEG; }
-static int f_png(const image_t *im) { return im->fmt == CORDON_FMT_PNG; }
+static int f_all(const image_t *im)
+{
+    (void)im;
+    return 1;
+}
+static int f_jpeg(const image_t *im)
+{
+    return im->fmt == CORDON_FMT_JPEG;
+}
+static int f_png(const image_t *im)
+{
+    return im->fmt == CORDON_FMT_PNG;
+}
 static int f_base_photo(const image_t *im)
 {
     return is_photo(im) && !im->progressive;
@@ -949,9 +956,8 @@ typedef struct {
 } group_t;
 
 /* Median and max over the selected images of num/den variant totals. */
-static void ratio_stats(const image_t *ims, size_t n, filter_fn keep,
-                        int num, int den, double *tmp, double *med,
-                        double *max)
+static void ratio_stats(const image_t *ims, size_t n, filter_fn keep, int num,
+                        int den, double *tmp, double *med, double *max)
 {
     int k = 0;
     *max = NAN;
@@ -1066,13 +1072,15 @@ static rule_t rule_over(const image_t *ims, size_t n, int vi, double *tmp)
         r.scales[den >= 8 ? 3 : den >= 4 ? 2 : den >= 2 ? 1 : 0]++;
     }
     r.judged = r.dp.n > 0 && !variants[vi].drift_only;
-    r.pass = r.judged && r.med >= TARGET_FAST_SPEEDUP &&
-             r.dp.p95 <= TARGET_FAST_P95;
+    r.pass =
+        r.judged && r.med >= TARGET_FAST_SPEEDUP && r.dp.p95 <= TARGET_FAST_P95;
     return r;
 }
 
-static const char *verdict(int ok) { return ok ? "PASS" : "MISS"; }
-
+static const char *verdict(int ok)
+{
+    return ok ? "PASS" : "MISS";
+}
 
 static void print_group_reuse(const char *label, group_t g)
 {
@@ -1096,10 +1104,10 @@ static void print_group(const char *label, group_t g)
             "  %-13s %3d %6.1f | %7.1f %6.1f %6.1f | %7.1f %6.1f %6.1f | "
             "%5.3f %5.3f %5s | %4.1f%% | %7.1f %6.1f %6.1f | %5.2f %5.2f\n",
             label, g.n, g.mp, g.dec, g.n * 1e3 / g.dec, g.mp * 1e3 / g.dec,
-            g.canon, g.n * 1e3 / g.canon, g.mp * 1e3 / g.canon,
-            g.canon / g.dec, g.ratio_med, FD("%.2f", g.ratio_max),
-            100 * g.pdq / g.canon, g.fast, g.n * 1e3 / g.fast,
-            g.mp * 1e3 / g.fast, g.canon / g.fast, g.fast_x_med);
+            g.canon, g.n * 1e3 / g.canon, g.mp * 1e3 / g.canon, g.canon / g.dec,
+            g.ratio_med, FD("%.2f", g.ratio_max), 100 * g.pdq / g.canon, g.fast,
+            g.n * 1e3 / g.fast, g.mp * 1e3 / g.fast, g.canon / g.fast,
+            g.fast_x_med);
 }
 
 static void json_group(const char *key, group_t g, int comma)
@@ -1180,42 +1188,47 @@ static void summarize(const image_t *ims, size_t n, int reps)
             unstable += ims[i].v[k].ok && ims[i].v[k].unstable;
     }
 
-    fprintf(tab, "\nSummary: %d images measured, %d skipped; %d images whose"
-                 " scalar, hash_image or reuse hash differs from canonical "
-                 "(must be 0); %d unstable hashes\n",
+    fprintf(tab,
+            "\nSummary: %d images measured, %d skipped; %d images whose"
+            " scalar, hash_image or reuse hash differs from canonical "
+            "(must be 0); %d unstable hashes\n",
             g[G_ALL].n, failed, mismatch, unstable);
-    fprintf(tab, "  SIMD path %s: PDQ alone is %.2fx faster than scalar "
-                 "(all images, sums)\n",
-            cordon_cpu_path_name(),
-            g[G_ALL].scalar_pdq / g[G_ALL].simd_pdq);
-    fprintf(tab, "  hash_image (PDQ + dihedral + MD5 + SHA-256): %.1f ms vs "
-                 "canonical PDQ %.1f ms (all images)\n",
+    fprintf(tab,
+            "  SIMD path %s: PDQ alone is %.2fx faster than scalar "
+            "(all images, sums)\n",
+            cordon_cpu_path_name(), g[G_ALL].scalar_pdq / g[G_ALL].simd_pdq);
+    fprintf(tab,
+            "  hash_image (PDQ + dihedral + MD5 + SHA-256): %.1f ms vs "
+            "canonical PDQ %.1f ms (all images)\n",
             g[G_ALL].all, g[G_ALL].canon);
-    fprintf(tab, "\n  %-13s %3s %6s | %-22s | %-22s | %-17s | %-5s | "
-                 "%-22s | %-11s\n",
-            "group", "n", "MP", "decode-only", "canonical",
-            "canonical/decode", "pdq", "fast (default rule)",
-            "canon/fast");
-    fprintf(tab, "  %-13s %3s %6s | %7s %6s %6s | %7s %6s %6s | %5s %5s %5s |"
-                 " %5s | %7s %6s %6s | %5s %5s\n",
+    fprintf(tab,
+            "\n  %-13s %3s %6s | %-22s | %-22s | %-17s | %-5s | "
+            "%-22s | %-11s\n",
+            "group", "n", "MP", "decode-only", "canonical", "canonical/decode",
+            "pdq", "fast (default rule)", "canon/fast");
+    fprintf(tab,
+            "  %-13s %3s %6s | %7s %6s %6s | %7s %6s %6s | %5s %5s %5s |"
+            " %5s | %7s %6s %6s | %5s %5s\n",
             "", "", "", "ms", "img/s", "MP/s", "ms", "img/s", "MP/s", "agg",
             "med", "max", "share", "ms", "img/s", "MP/s", "agg", "med");
     for (int i = 0; i < G_N; i++)
         print_group(groups[i].label, g[i]);
-    fprintf(tab, "\n  The reuse path: one TurboJPEG handle + buffer (decode.r), "
-                 "one cordon_decoder_t + cordon_hasher_t (canonical.r, "
-                 "fast.r) kept for the whole run\n");
+    fprintf(tab,
+            "\n  The reuse path: one TurboJPEG handle + buffer (decode.r), "
+            "one cordon_decoder_t + cordon_hasher_t (canonical.r, "
+            "fast.r) kept for the whole run\n");
     fprintf(tab, "  %-13s %3s %6s | %-22s | %-22s | %-17s | %-22s | %-11s\n",
             "group", "n", "MP", "decode-only.r", "canonical.r",
             "canonical/decode", "fast.r", "canon/fast");
     for (int i = 0; i < G_N; i++)
         print_group_reuse(groups[i].label, g[i]);
 
-    fprintf(tab, "\nFast-mode rules and scale experiments (JPEG only; drift "
-                 "in bits from canonical; x = canonical/variant on photos "
-                 ">= 1.5 MP;\n"
-                 "target: median x >= %.0f and p95 drift <= %d on photos; "
-                 "'base' = baseline (non-progressive) photos only)\n",
+    fprintf(tab,
+            "\nFast-mode rules and scale experiments (JPEG only; drift "
+            "in bits from canonical; x = canonical/variant on photos "
+            ">= 1.5 MP;\n"
+            "target: median x >= %.0f and p95 drift <= %d on photos; "
+            "'base' = baseline (non-progressive) photos only)\n",
             TARGET_FAST_SPEEDUP, TARGET_FAST_P95);
     fprintf(tab, "  %-13s | %-19s | %-14s | %-14s | %-20s | %s\n", "rule",
             "photos at 1/1,2,4,8", "drift all jpeg", "drift photos",
@@ -1233,7 +1246,7 @@ static void summarize(const image_t *ims, size_t n, int reps)
                 FD("%.0f", r.dp.med), FD("%.0f", r.dp.p95),
                 FD("%.0f", r.dp.max), FD("%.2f", r.agg), FD("%.2f", r.med),
                 FD("%.2f", r.base_med), r.judged ? verdict(r.pass) : "n/a",
-                vi == v_fast ? "  (default)"
+                vi == v_fast              ? "  (default)"
                 : variants[vi].drift_only ? "  (drift only)"
                                           : "");
     }
@@ -1251,37 +1264,45 @@ static void summarize(const image_t *ims, size_t n, int reps)
 
     fprintf(tab, "\nTargets (judged on per-image medians; aggregates in "
                  "brackets)\n");
-    fprintf(tab, "  canonical <= %.2fx decode-only, all images:      %5.3f "
-                 "(agg %5.3f)  %s\n",
+    fprintf(tab,
+            "  canonical <= %.2fx decode-only, all images:      %5.3f "
+            "(agg %5.3f)  %s\n",
             TARGET_CANON_RATIO, g[G_ALL].ratio_med,
             g[G_ALL].canon / g[G_ALL].dec, verdict(t_ratio));
-    fprintf(tab, "    reuse path (canonical.r / decode.r):           %5.3f "
-                 "(agg %5.3f)  %s\n",
+    fprintf(tab,
+            "    reuse path (canonical.r / decode.r):           %5.3f "
+            "(agg %5.3f)  %s\n",
             g[G_ALL].ratio_r_med, g[G_ALL].canon_r / g[G_ALL].dec_r,
             verdict(t_ratio_r));
     if (g[G_PHOTO].n) {
-        fprintf(tab, "  canonical <= %.2fx decode-only, photos>=1.5MP:   %5.3f "
-                     "(agg %5.3f)  %s\n",
+        fprintf(tab,
+                "  canonical <= %.2fx decode-only, photos>=1.5MP:   %5.3f "
+                "(agg %5.3f)  %s\n",
                 TARGET_CANON_RATIO, g[G_PHOTO].ratio_med,
                 g[G_PHOTO].canon / g[G_PHOTO].dec, verdict(t_ratio_ph));
-        fprintf(tab, "    reuse path:                                    %5.3f "
-                     "(agg %5.3f)  %s\n",
-                g[G_PHOTO].ratio_r_med,
-                g[G_PHOTO].canon_r / g[G_PHOTO].dec_r, verdict(t_ratio_ph_r));
-        fprintf(tab, "  fast >= %.0fx canonical on photos>=1.5MP:         "
-                     "%5.2f (agg %5.2f)  %s\n",
+        fprintf(tab,
+                "    reuse path:                                    %5.3f "
+                "(agg %5.3f)  %s\n",
+                g[G_PHOTO].ratio_r_med, g[G_PHOTO].canon_r / g[G_PHOTO].dec_r,
+                verdict(t_ratio_ph_r));
+        fprintf(tab,
+                "  fast >= %.0fx canonical on photos>=1.5MP:         "
+                "%5.2f (agg %5.2f)  %s\n",
                 TARGET_FAST_SPEEDUP, rf->med, rf->agg, verdict(t_fast));
-        fprintf(tab, "    reuse path (canonical.r / fast.r):             %5.2f "
-                     "(agg %5.2f)  %s\n",
-                g[G_PHOTO].fast_r_x_med,
-                g[G_PHOTO].canon_r / g[G_PHOTO].fast_r, verdict(t_fast_r));
-        fprintf(tab, "  fast p95 drift <= %d bits on photos>=1.5MP:       "
-                     "%5.0f (median %.0f, max %.0f)  %s\n",
+        fprintf(tab,
+                "    reuse path (canonical.r / fast.r):             %5.2f "
+                "(agg %5.2f)  %s\n",
+                g[G_PHOTO].fast_r_x_med, g[G_PHOTO].canon_r / g[G_PHOTO].fast_r,
+                verdict(t_fast_r));
+        fprintf(tab,
+                "  fast p95 drift <= %d bits on photos>=1.5MP:       "
+                "%5.0f (median %.0f, max %.0f)  %s\n",
                 TARGET_FAST_P95, rf->dp.p95, rf->dp.med, rf->dp.max,
                 verdict(t_drift));
     }
-    fprintf(tab, "  fast drift, all images (PNG is never scaled): median "
-                 "%.0f, p95 %.0f, max %.0f\n",
+    fprintf(tab,
+            "  fast drift, all images (PNG is never scaled): median "
+            "%.0f, p95 %.0f, max %.0f\n",
             d_all.med, d_all.p95, d_all.max);
     fprintf(tab, "  (scale: the reference library spends ~60 ms on a "
                  "1600x1004 JPEG, 23 ms decode + 32 ms box filter)\n");
@@ -1313,8 +1334,7 @@ static void summarize(const image_t *ims, size_t n, int reps)
             json_num("photo_speedup", r->agg, 1);
             json_num("photo_speedup_median", r->med, 1);
             json_num("baseline_photo_speedup_median", r->base_med, 1);
-            printf("\"target\":\"%s\"}",
-                   r->judged ? verdict(r->pass) : "n/a");
+            printf("\"target\":\"%s\"}", r->judged ? verdict(r->pass) : "n/a");
         }
         printf("],\"targets\":{\"canonical_ratio\":\"%s\","
                "\"photo_canonical_ratio\":\"%s\","
@@ -1384,15 +1404,18 @@ int main(int argc, char **argv)
     image_t *ims = calloc(files.n, sizeof *ims);
     if (!ims)
         return 2;
-    fprintf(tab, "bench_pdq: %zu files, %d reps + 1 warm-up, SIMD path %s, "
-                 "fast_min_side default %d\n",
+    fprintf(tab,
+            "bench_pdq: %zu files, %d reps + 1 warm-up, SIMD path %s, "
+            "fast_min_side default %d\n",
             files.n, reps, cordon_cpu_path_name(),
             CORDON_DEFAULT_FAST_MIN_SIDE);
-    fprintf(tab, "times in ms; dec = decode-only baseline; c.dec and pdq = "
-                 "the parts of canon; ratio = canon/dec;\ns.pdq = pdq part with SIMD "
-                 "off; simd = s.pdq/pdq; all = cordon_hash_image;\n"
-                 "fast at the default rule, scl = IDCT scale used, x = "
-                 "canon/fast, drift = bits from canonical, Q = quality\n\n");
+    fprintf(
+        tab,
+        "times in ms; dec = decode-only baseline; c.dec and pdq = "
+        "the parts of canon; ratio = canon/dec;\ns.pdq = pdq part with SIMD "
+        "off; simd = s.pdq/pdq; all = cordon_hash_image;\n"
+        "fast at the default rule, scl = IDCT scale used, x = "
+        "canon/fast, drift = bits from canonical, Q = quality\n\n");
     print_table_header();
     for (size_t i = 0; i < files.n; i++) {
         image_t *im = &ims[i];

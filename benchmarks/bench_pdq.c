@@ -1,7 +1,7 @@
 /*
  * bench_pdq - how much PDQ costs on top of decoding, and what fast mode buys.
  *
- * Usage: bench_pdq [--json] [--reps N] FILE...|DIR...
+ * Usage: bench_pdq [--json] [--reps N] [--no-sweep] FILE...|DIR...
  *
  * For every image, in one process and interleaved rep by rep so that a noisy
  * machine slows every variant alike, it measures the median over N reps
@@ -103,7 +103,9 @@ static int add_variant(kind_t k, int param, int jpeg_only, const char *fmt, ...)
     return n_variants++;
 }
 
-static void setup_variants(void)
+/* Adds the variants; the sweep of fast-mode rules and scale experiments
+ * (JPEG only) unless no_sweep. */
+static void setup_variants(int no_sweep)
 {
     static const int rules[] = {64, 128, 256, 512};
     static const int denoms[] = {2, 4, 8};
@@ -119,6 +121,8 @@ static void setup_variants(void)
     v_fast = add_variant(K_RULE, CORDON_DEFAULT_FAST_MIN_SIDE, 0, "min_side=%d",
                          CORDON_DEFAULT_FAST_MIN_SIDE);
     first_sweep = v_fast;
+    if (no_sweep)
+        return;
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
         if (rules[i] != CORDON_DEFAULT_FAST_MIN_SIDE)
             add_variant(K_RULE, rules[i], 1, "min_side=%d", rules[i]);
@@ -1354,21 +1358,25 @@ static void summarize(const image_t *ims, size_t n, int reps)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_pdq [--json] [--reps N] FILE...|DIR...\n"
+    fprintf(f, "usage: bench_pdq [--json] [--reps N] [--no-sweep] "
+               "FILE...|DIR...\n"
                "  Times JPEG decode (TurboJPEG baseline), canonical PDQ, "
                "scalar PDQ,\n  cordon_hash_image, the reusable decoder/hasher "
                "path and fast-mode rules\n  per image; medians of N reps "
                "(default 5) after a warm-up.\n  --json: JSON lines on stdout, "
-               "the table on stderr.\n");
+               "the table on stderr.\n  --no-sweep: only the default fast "
+               "rule, no scale experiments.\n");
 }
 
 int main(int argc, char **argv)
 {
-    int reps = 5;
+    int reps = 5, no_sweep = 0;
     strvec_t files = {0};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             json = 1;
+        } else if (strcmp(argv[i], "--no-sweep") == 0) {
+            no_sweep = 1;
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
@@ -1395,7 +1403,7 @@ int main(int argc, char **argv)
     }
     tab = json ? stderr : stdout;
     full_features = cordon_cpu_features();
-    setup_variants();
+    setup_variants(no_sweep);
     if (reuse_init() != 0) {
         fprintf(stderr, "bench_pdq: cannot create decoders\n");
         return 2;

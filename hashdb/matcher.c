@@ -447,13 +447,15 @@ int hdb_matcher_query(hdb_matcher_t *m, const cordon_hash256_t *q, int nq,
         h->variant = r->variant;
     }
     /* One hit per item (several hashes, e.g. video frames, may match). */
-    qsort(res->hits, n, sizeof *res->hits, by_item_then_distance);
+    if (n > 1)
+        qsort(res->hits, n, sizeof *res->hits, by_item_then_distance);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (k == 0 || res->hits[k - 1].item_id != res->hits[i].item_id ||
             res->hits[k - 1].video != res->hits[i].video)
             res->hits[k++] = res->hits[i];
-    qsort(res->hits, k, sizeof *res->hits, by_distance_then_item);
+    if (k > 1)
+        qsort(res->hits, k, sizeof *res->hits, by_distance_then_item);
     if (o->max_hits && k > o->max_hits)
         k = o->max_hits;
     res->count = k;

@@ -7,10 +7,12 @@
 
 int cmd_hash(int argc, char **argv);
 int cmd_match(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 static const cli_command_t commands[] = {
     {"hash", cmd_hash, "hash images: PDQ, quality, MD5, SHA-256"},
     {"match", cmd_match, "check media against the hash database"},
+    {"serve", cmd_serve, "HTTP service: upload-time checks, HMA API, feed"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

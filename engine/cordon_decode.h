@@ -37,7 +37,7 @@ typedef enum {
 
 #define CORDON_DEFAULT_MAX_BYTES (256ull << 20)  /* 256 MiB */
 #define CORDON_DEFAULT_MAX_PIXELS 100000000ull   /* 100 megapixels */
-#define CORDON_DEFAULT_FAST_MIN_SIDE 128
+#define CORDON_DEFAULT_FAST_MIN_SIDE 256
 
 typedef struct {
     uint64_t max_bytes;  /* reject larger inputs; 0 = no limit */

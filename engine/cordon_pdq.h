@@ -75,12 +75,27 @@ typedef struct {
     cordon_pdq_dct_t dct;
 } cordon_pdq_result_t;
 
+/* Non-canonical tuning. All zero means canonical. */
+typedef struct {
+    /* Box-filter windows along rows and columns; 0 = the reference's
+     * (side + 127) / 128. Fast mode hashes a downscaled decode with the
+     * windows of the full-size image scaled down alike, which keeps the
+     * hash far closer to canonical than the small image's own windows. */
+    int win_x, win_y;
+} cordon_pdq_opts_t;
+
 /**
  * Bytes of scratch that cordon_pdq_compute() needs for a width x height
  * plane. Returns 0 if the dimensions are not positive or the size would
- * overflow. The amount grows with the width only (rows are streamed).
+ * overflow. Rows are streamed: the amount is about width * height / 128
+ * floats, not the whole image.
  */
 CORDON_API size_t cordon_pdq_scratch_size(int width, int height);
+
+/** As cordon_pdq_scratch_size(), for cordon_pdq_compute_ex() with opts
+ *  (NULL = canonical). */
+CORDON_API size_t cordon_pdq_scratch_size_ex(int width, int height,
+                                             const cordon_pdq_opts_t *opts);
 
 /**
  * Computes the canonical PDQ hash and quality of a plane.
@@ -95,6 +110,16 @@ CORDON_API size_t cordon_pdq_scratch_size(int width, int height);
  */
 CORDON_API int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
                        size_t scratch_size, cordon_pdq_result_t *out);
+
+/**
+ * As cordon_pdq_compute(), with non-canonical options (NULL = canonical).
+ * @return as cordon_pdq_compute(); CORDON_EINVAL also for a window outside
+ *         1..side.
+ */
+CORDON_API int cordon_pdq_compute_ex(const cordon_plane_t *img,
+                                     const cordon_pdq_opts_t *opts,
+                                     void *scratch, size_t scratch_size,
+                                     cordon_pdq_result_t *out);
 
 /**
  * Derives the hashes of the eight dihedral transforms of the image from its

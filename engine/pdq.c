@@ -25,10 +25,10 @@ static int window_of(int n)
     return (n + 127) / 128;
 }
 
-size_t cordon__pdq_scratch_floats(int width, int height)
+size_t cordon__pdq_scratch_floats(int width, int win_y)
 {
     size_t pitch = cordon__pdq_pitch(width);
-    size_t wy = (size_t)window_of(height);
+    size_t wy = (size_t)win_y;
     /* Full-width rows: a ring of wy + 1 + BLOCK row-filtered rows, the
      * column sums, three blocks of BLOCK rows for the SIMD path (transposed
      * input, transposed output, column-filtered rows) and two spare rows.
@@ -40,13 +40,30 @@ size_t cordon__pdq_scratch_floats(int width, int height)
     return full_rows * pitch + narrow;
 }
 
-size_t cordon_pdq_scratch_size(int width, int height)
+/* The windows to use, or 0 if opts asks for one outside 1..side. */
+static int pick_window(int side, int want)
+{
+    if (want == 0)
+        return window_of(side);
+    return want >= 1 && want <= side ? want : 0;
+}
+
+size_t cordon_pdq_scratch_size_ex(int width, int height,
+                                  const cordon_pdq_opts_t *opts)
 {
     if (width <= 0 || height <= 0)
         return 0;
     if ((uint64_t)width * (uint64_t)height > ((uint64_t)1 << 40))
         return 0;
-    return cordon__pdq_scratch_floats(width, height) * sizeof(float) + ALIGN;
+    int wy = pick_window(height, opts ? opts->win_y : 0);
+    if (wy == 0)
+        return 0;
+    return cordon__pdq_scratch_floats(width, wy) * sizeof(float) + ALIGN;
+}
+
+size_t cordon_pdq_scratch_size(int width, int height)
+{
+    return cordon_pdq_scratch_size_ex(width, height, NULL);
 }
 
 void cordon__pdq_luma_row(const cordon_plane_t *img, int y, float *out)
@@ -222,12 +239,13 @@ void cordon__pdq_filter_generic(const cordon_plane_t *img,
     stage2_finish(g, &c2, c2out, out);
 }
 
-void cordon__pdq_geom_init(cordon__pdq_geom_t *g, int W, int H)
+void cordon__pdq_geom_init(cordon__pdq_geom_t *g, int W, int H, int win_x,
+                           int win_y)
 {
     g->width = W;
     g->height = H;
-    g->win_x = window_of(W);
-    g->win_y = window_of(H);
+    g->win_x = win_x;
+    g->win_y = win_y;
     g->half_x = (g->win_x + 2) / 2;
     g->half_y = (g->win_y + 2) / 2;
     for (int i = 0; i < 64; i++) {
@@ -320,6 +338,13 @@ void cordon_pdq_threshold(const cordon_pdq_dct_t *dct, cordon_hash256_t *out)
 int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
                        size_t scratch_size, cordon_pdq_result_t *out)
 {
+    return cordon_pdq_compute_ex(img, NULL, scratch, scratch_size, out);
+}
+
+int cordon_pdq_compute_ex(const cordon_plane_t *img,
+                          const cordon_pdq_opts_t *opts, void *scratch,
+                          size_t scratch_size, cordon_pdq_result_t *out)
+{
     if (!img || !out || !img->data)
         return CORDON_EINVAL;
     if (img->format != CORDON_PIX_GRAY8 && img->format != CORDON_PIX_RGB8 &&
@@ -331,8 +356,10 @@ int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
     memset(out, 0, sizeof *out);
     if (img->width < MIN_SIDE || img->height < MIN_SIDE)
         return CORDON_OK;
-    size_t need = cordon_pdq_scratch_size(img->width, img->height);
-    if (need == 0)
+    int win_x = pick_window(img->width, opts ? opts->win_x : 0);
+    int win_y = pick_window(img->height, opts ? opts->win_y : 0);
+    size_t need = cordon_pdq_scratch_size_ex(img->width, img->height, opts);
+    if (need == 0 || win_x == 0 || win_y == 0)
         return CORDON_EINVAL;
     if (!scratch || scratch_size < need)
         return CORDON_ESCRATCH;
@@ -340,13 +367,14 @@ int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
                           ~(uintptr_t)(ALIGN - 1));
 
     float a[64][64];
-    if (img->width == 64 && img->height == 64) {
+    int canonical = !opts || (opts->win_x == 0 && opts->win_y == 0);
+    if (img->width == 64 && img->height == 64 && canonical) {
         /* The reference hashes an exact 64x64 input without filtering. */
         for (int y = 0; y < 64; y++)
             cordon__pdq_luma_row(img, y, a[y]);
     } else {
         cordon__pdq_geom_t g;
-        cordon__pdq_geom_init(&g, img->width, img->height);
+        cordon__pdq_geom_init(&g, img->width, img->height, win_x, win_y);
         if (cordon_cpu_features() & CORDON_CPU_AVX2)
             cordon__pdq_filter_avx2(img, &g, fs, a);
         else

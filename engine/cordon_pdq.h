@@ -75,13 +75,18 @@ typedef struct {
     cordon_pdq_dct_t dct;
 } cordon_pdq_result_t;
 
-/* Non-canonical tuning. All zero means canonical. */
+/*
+ * Fast mode. All zero means canonical. With scale > 1 the plane is taken
+ * as a 1/scale downscale (JPEG DCT scaling) of an image of src_width x
+ * src_height, and hashed as that full-size image would be if each plane
+ * pixel were repeated scale x scale times: the filter and the 64x64
+ * sampling follow the full-size geometry, computed directly on the small
+ * plane. This is not bit-exact, but lands within a few bits of canonical,
+ * far closer than hashing the small plane as an image of its own.
+ */
 typedef struct {
-    /* Box-filter windows along rows and columns; 0 = the reference's
-     * (side + 127) / 128. Fast mode hashes a downscaled decode with the
-     * windows of the full-size image scaled down alike, which keeps the
-     * hash far closer to canonical than the small image's own windows. */
-    int win_x, win_y;
+    int src_width, src_height; /* full-size dimensions */
+    int scale;                 /* 0 or 1: canonical; 2..8: downscale */
 } cordon_pdq_opts_t;
 
 /**
@@ -113,8 +118,8 @@ CORDON_API int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
 
 /**
  * As cordon_pdq_compute(), with non-canonical options (NULL = canonical).
- * @return as cordon_pdq_compute(); CORDON_EINVAL also for a window outside
- *         1..side.
+ * @return as cordon_pdq_compute(); CORDON_EINVAL also when the plane is
+ *         not ceil(src / scale) in size.
  */
 CORDON_API int cordon_pdq_compute_ex(const cordon_plane_t *img,
                                      const cordon_pdq_opts_t *opts,

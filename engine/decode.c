@@ -321,6 +321,7 @@ static int decode_jpeg(cordon_decoder_t *d, const uint8_t *buf, size_t len,
     out->src_width = w;
     out->src_height = h;
     out->format = CORDON_FMT_JPEG;
+    out->scale = sf.denom;
     return CORDON_OK;
 fail:
     return rc;
@@ -458,6 +459,7 @@ static int decode_png(cordon_decoder_t *d, const uint8_t *buf, size_t len,
     out->src_width = (int)w;
     out->src_height = (int)h;
     out->format = CORDON_FMT_PNG;
+    out->scale = 1;
     return CORDON_OK;
 fail:
     free(rows);

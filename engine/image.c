@@ -57,16 +57,6 @@ int cordon_hasher_pdq(cordon_hasher_t *h, const cordon_plane_t *plane,
     return hasher_pdq(h, plane, NULL, out);
 }
 
-/* The reference's window for a side, scaled down by the decode's scale: the
- * downscaled image is then blurred over the same part of the picture as
- * the full-size one would be. */
-static int scaled_window(int src_side, int side)
-{
-    int full = (src_side + 127) / 128;
-    int w = (int)((double)full * side / src_side + 0.5);
-    return w < 1 ? 1 : w > side ? side : w;
-}
-
 int cordon_hasher_image(cordon_hasher_t *h, const uint8_t *buf, size_t len,
                         const cordon_decode_opts_t *opts,
                         cordon_image_hashes_t *out)
@@ -81,10 +71,11 @@ int cordon_hasher_image(cordon_hasher_t *h, const uint8_t *buf, size_t len,
     if ((rc = cordon_decoder_decode(h->dec, buf, len, opts, &img)) != CORDON_OK)
         return rc;
     cordon_plane_t plane = cordon_image_plane(&img);
-    cordon_pdq_opts_t popts = {0, 0};
-    if (img.width != img.src_width || img.height != img.src_height) {
-        popts.win_x = scaled_window(img.src_width, img.width);
-        popts.win_y = scaled_window(img.src_height, img.height);
+    cordon_pdq_opts_t popts = {0, 0, 0};
+    if (img.scale > 1) {
+        popts.src_width = img.src_width;
+        popts.src_height = img.src_height;
+        popts.scale = img.scale;
     }
     if ((rc = hasher_pdq(h, &plane, &popts, &res)) != CORDON_OK)
         return rc;

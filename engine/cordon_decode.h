@@ -108,6 +108,11 @@ CORDON_API int cordon_decoder_decode(cordon_decoder_t *d, const uint8_t *buf,
 /** Releases the pixels of an image; safe on a zeroed struct. */
 CORDON_API void cordon_image_free(cordon_image_t *img);
 
+/** The PDQ options that hash a decoded image as its full-size self: fast
+ *  mode's scale and source size, or all zero (canonical). */
+CORDON_API void cordon_image_pdq_opts(const cordon_image_t *img,
+                                      cordon_pdq_opts_t *out);
+
 /** The decoded pixels as a plane for cordon_pdq_compute(). */
 CORDON_API cordon_plane_t cordon_image_plane(const cordon_image_t *img);
 

@@ -101,6 +101,16 @@ void cordon_image_free(cordon_image_t *img)
     }
 }
 
+void cordon_image_pdq_opts(const cordon_image_t *img, cordon_pdq_opts_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (img->scale > 1) {
+        out->src_width = img->src_width;
+        out->src_height = img->src_height;
+        out->scale = img->scale;
+    }
+}
+
 cordon_plane_t cordon_image_plane(const cordon_image_t *img)
 {
     cordon_plane_t p = {img->pixels, img->width, img->height, img->stride,

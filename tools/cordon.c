@@ -6,9 +6,31 @@
 #include "cordon.h"
 
 int cmd_hash(int argc, char **argv);
+int cmd_bank(int argc, char **argv);
+int cmd_add(int argc, char **argv);
+int cmd_add_hash(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_disable(int argc, char **argv);
+int cmd_enable(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 static const cli_command_t commands[] = {
     {"hash", cmd_hash, "hash images: PDQ, quality, MD5, SHA-256"},
+    {"bank", cmd_bank, "create, list, enable, disable or remove banks"},
+    {"add", cmd_add, "hash media files and store them in a bank"},
+    {"add-hash", cmd_add_hash, "store a hash received from a partner"},
+    {"ls", cmd_ls, "list items"},
+    {"show", cmd_show, "print every field of items"},
+    {"rm", cmd_rm, "delete items (leaves tombstones)"},
+    {"disable", cmd_disable, "disable items, indefinitely or until a time"},
+    {"enable", cmd_enable, "enable disabled items again"},
+    {"stats", cmd_stats, "database counts and size"},
+    {"import", cmd_import, "import a hash list (te-csv, local)"},
+    {"export", cmd_export, "export hashes (te-csv, local)"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

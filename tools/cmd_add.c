@@ -127,8 +127,9 @@ static int check_bank(hdb_t *db, const char *where, const char *bank)
     int rc = hdb_bank_get(db, bank, &b);
     hdb_free(b);
     if (rc == CORDON_ENOTFOUND) {
-        cli_error(where, "no bank '%s' (create it with 'cordon bank create %s')",
-                  bank, bank);
+        cli_error(where,
+                  "no bank '%s' (create it with 'cordon bank create %s')", bank,
+                  bank);
         return CLI_ERR;
     }
     if (rc)
@@ -141,7 +142,7 @@ static int check_bank(hdb_t *db, const char *where, const char *bank)
 
 typedef struct {
     char *path;
-    int rc;    /* CORDON_OK, or why it failed */
+    int rc;     /* CORDON_OK, or why it failed */
     int errno_; /* for CORDON_EIO from reading */
     int done;   /* under pool.mu */
     int quality;
@@ -357,11 +358,10 @@ static void print_slot(add_t *a, const slot_t *s)
         json_object_set_new(o, "file", json_string(s->path));
         if (s->rc) {
             json_object_set_new(o, "status", json_string("failed"));
-            json_object_set_new(
-                o, "error",
-                json_string(s->rc == CORDON_EIO && s->errno_
-                                ? strerror(s->errno_)
-                                : cordon_strerror(s->rc)));
+            json_object_set_new(o, "error",
+                                json_string(s->rc == CORDON_EIO && s->errno_
+                                                ? strerror(s->errno_)
+                                                : cordon_strerror(s->rc)));
         } else {
             char pdq[65], md5[33], sha[65];
             cordon_hash_to_hex(&s->pdq, pdq);
@@ -598,8 +598,8 @@ int cmd_add(int argc, char **argv)
         goto fail;
 
     /* Unreadable inputs are reported by the walk and count as failed. */
-    int bad_inputs = cli_walk(argv + optind, argc - optind, recursive,
-                              collect, &paths);
+    int bad_inputs =
+        cli_walk(argv + optind, argc - optind, recursive, collect, &paths);
     if (paths.oom) {
         cli_error("add", "%s", cordon_strerror(CORDON_ENOMEM));
         goto fail;
@@ -659,8 +659,9 @@ int cmd_add(int argc, char **argv)
         if (s->rc != CORDON_OK) {
             progress_clear(&a);
             cli_error(s->path, "%s",
-                      s->rc == CORDON_EIO && s->errno_ ? strerror(s->errno_)
-                                                       : cordon_strerror(s->rc));
+                      s->rc == CORDON_EIO && s->errno_
+                          ? strerror(s->errno_)
+                          : cordon_strerror(s->rc));
             a.failed++;
         } else {
             if (s->quality < LOW_QUALITY) {
@@ -716,20 +717,18 @@ int cmd_add(int argc, char **argv)
         cli_error("add", "interrupted: %" PRIu64 " of %zu files not stored",
                   (uint64_t)(paths.n - a.done), paths.n);
     if (a.json) {
-        json_t *o = json_pack("{s:{s:I, s:I, s:I, s:I}}", "summary", "added",
-                              (json_int_t)a.added, "duplicates",
-                              (json_int_t)a.duplicates, "failed",
-                              (json_int_t)a.failed, "low_quality",
-                              (json_int_t)a.low_quality);
+        json_t *o = json_pack(
+            "{s:{s:I, s:I, s:I, s:I}}", "summary", "added", (json_int_t)a.added,
+            "duplicates", (json_int_t)a.duplicates, "failed",
+            (json_int_t)a.failed, "low_quality", (json_int_t)a.low_quality);
         cli_json_line(stdout, o);
     } else {
         printf("added %" PRIu64 ", duplicates %" PRIu64 ", failed %" PRIu64
                "\n",
                a.added, a.duplicates, a.failed);
     }
-    rc = (fflush(stdout) == 0 && !fatal && !interrupted && !a.failed)
-             ? CLI_OK
-             : CLI_ERR;
+    rc = (fflush(stdout) == 0 && !fatal && !interrupted && !a.failed) ? CLI_OK
+                                                                      : CLI_ERR;
 fail:
     if (nthreads) {
         atomic_store(&g_stop, 1);
@@ -882,8 +881,9 @@ int cmd_add_hash(int argc, char **argv)
             goto fail;
         }
         if (sig.quality != HDB_QUALITY_UNKNOWN && sig.quality != quality) {
-            cli_error("add-hash", "two different qualities (%d in the value, "
-                                  "%d from --quality)",
+            cli_error("add-hash",
+                      "two different qualities (%d in the value, "
+                      "%d from --quality)",
                       sig.quality, quality);
             goto fail;
         }
@@ -938,10 +938,9 @@ int cmd_add_hash(int argc, char **argv)
                   "matched by default",
                   sig.quality, LOW_QUALITY);
     if (json)
-        cli_json_line(stdout,
-                      json_pack("{s:s, s:I}", "status",
-                                res.duplicate ? "duplicate" : "added", "id",
-                                (json_int_t)res.id));
+        cli_json_line(stdout, json_pack("{s:s, s:I}", "status",
+                                        res.duplicate ? "duplicate" : "added",
+                                        "id", (json_int_t)res.id));
     else if (res.duplicate)
         printf("duplicate of item %" PRIu64 "\n", res.id);
     else

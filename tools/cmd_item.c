@@ -78,27 +78,26 @@ static int ls_item(void *vctx, const hdb_item_t *it)
 
 static void ls_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: cordon ls [--bank NAME] [--limit N] [--after ID] "
-            "[--all] [--json]\n"
-            "\n"
-            "Lists live items in id order, one line each:\n"
-            "  ID BANK STATE TYPE:VALUE... SOURCE_NAME\n"
-            "STATE is active, disabled (indefinitely),\n"
-            "disabled-until:<ISO-8601 time>, or deleted (with --all).\n"
-            "A PDQ value is printed as HEX,QUALITY; a vPDQ one as "
-            "vpdq:<N>frames.\n"
-            "\n"
-            "options:\n" CLI_DB_HELP
-            "  --bank NAME       only items of this bank\n"
-            "  --limit N         at most N items\n"
-            "  --after ID        only items with a larger id (paging)\n"
-            "  --all             include deleted items (tombstones); not "
-            "with --bank\n"
-            "  --json            JSON Lines output, one object per item\n"
-            "  -h, --help        this help\n"
-            "\n"
-            "Exit status: 0 on success, 2 on any error.\n");
+    fprintf(f, "usage: cordon ls [--bank NAME] [--limit N] [--after ID] "
+               "[--all] [--json]\n"
+               "\n"
+               "Lists live items in id order, one line each:\n"
+               "  ID BANK STATE TYPE:VALUE... SOURCE_NAME\n"
+               "STATE is active, disabled (indefinitely),\n"
+               "disabled-until:<ISO-8601 time>, or deleted (with --all).\n"
+               "A PDQ value is printed as HEX,QUALITY; a vPDQ one as "
+               "vpdq:<N>frames.\n"
+               "\n"
+               "options:\n" CLI_DB_HELP
+               "  --bank NAME       only items of this bank\n"
+               "  --limit N         at most N items\n"
+               "  --after ID        only items with a larger id (paging)\n"
+               "  --all             include deleted items (tombstones); not "
+               "with --bank\n"
+               "  --json            JSON Lines output, one object per item\n"
+               "  -h, --help        this help\n"
+               "\n"
+               "Exit status: 0 on success, 2 on any error.\n");
 }
 
 int cmd_ls(int argc, char **argv)
@@ -209,8 +208,7 @@ static void show_text(const hdb_item_t *it, int64_t now)
     cli_put_escaped(stdout, it->prov.source_name && *it->prov.source_name
                                 ? it->prov.source_name
                                 : "-");
-    printf("\nadded_at: %s\n",
-           cli_format_time(it->prov.added_at, t, sizeof t));
+    printf("\nadded_at: %s\n", cli_format_time(it->prov.added_at, t, sizeof t));
     printf("created: %s\n", cli_format_time(it->created, t, sizeof t));
     printf("updated: %s\n", cli_format_time(it->updated, t, sizeof t));
     printf("seq: %" PRIu64 "\n", it->seq);
@@ -243,21 +241,21 @@ static void show_text(const hdb_item_t *it, int64_t now)
 
 static void show_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: cordon show [--json] ID...\n"
-            "\n"
-            "Prints every field of items, deleted ones (tombstones) too, as\n"
-            "'key: value' lines: id, bank, state, disable_until, labels, note,\n"
-            "added_by, source, source_name, added_at, created, updated, seq,\n"
-            "then one line per signal ('pdq: HEX quality Q', 'md5: HEX',\n"
-            "'sha256: HEX', 'vpdq: N frames in M entries'). Times are\n"
-            "ISO-8601 UTC. Items are separated by a blank line.\n"
-            "\n"
-            "options:\n" CLI_DB_HELP
-            "  --json            one JSON object per item (vPDQ with frames)\n"
-            "  -h, --help        this help\n"
-            "\n"
-            "Exit status: 0 on success, 2 when any item is missing.\n");
+    fprintf(
+        f, "usage: cordon show [--json] ID...\n"
+           "\n"
+           "Prints every field of items, deleted ones (tombstones) too, as\n"
+           "'key: value' lines: id, bank, state, disable_until, labels, note,\n"
+           "added_by, source, source_name, added_at, created, updated, seq,\n"
+           "then one line per signal ('pdq: HEX quality Q', 'md5: HEX',\n"
+           "'sha256: HEX', 'vpdq: N frames in M entries'). Times are\n"
+           "ISO-8601 UTC. Items are separated by a blank line.\n"
+           "\n"
+           "options:\n" CLI_DB_HELP
+           "  --json            one JSON object per item (vPDQ with frames)\n"
+           "  -h, --help        this help\n"
+           "\n"
+           "Exit status: 0 on success, 2 when any item is missing.\n");
 }
 
 int cmd_show(int argc, char **argv)
@@ -505,8 +503,7 @@ static void stats_usage(FILE *f)
                "last_seq (the change log position), file_size and map_used\n"
                "(bytes).\n"
                "\n"
-               "options:\n" CLI_DB_HELP
-               "  --json            one JSON object\n"
+               "options:\n" CLI_DB_HELP "  --json            one JSON object\n"
                "  -h, --help        this help\n"
                "\n"
                "Exit status: 0 on success, 2 on any error.\n");

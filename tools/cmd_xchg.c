@@ -79,7 +79,8 @@ static void import_usage(FILE *f)
         "counted as a duplicate and skipped, so re-running an import is\n"
         "harmless.\n"
         "\n"
-        "Error policy: bad lines are reported on stderr as FILE:LINE: message.\n"
+        "Error policy: bad lines are reported on stderr as FILE:LINE: "
+        "message.\n"
         "By default an import is strict: the whole file is checked first\n"
         "and if any line is bad NOTHING is written. With --skip-bad-lines\n"
         "the bad lines are reported and skipped, and the good ones imported.\n"
@@ -89,8 +90,7 @@ static void import_usage(FILE *f)
         "Prints a summary: added N, duplicates N, bad lines N (and banks\n"
         "created, unknown types skipped, when any).\n"
         "\n"
-        "options:\n" CLI_DB_HELP
-        "  --format F        te-csv or local\n"
+        "options:\n" CLI_DB_HELP "  --format F        te-csv or local\n"
         "  --bank NAME       local: the bank; te-csv: bank of rows with an\n"
         "                    empty collab\n"
         "  --skip-bad-lines  import the good lines, skip (and report) the bad\n"
@@ -230,9 +230,10 @@ int cmd_import(int argc, char **argv)
         p.prov.source_name = is_stdin ? "stdin" : file;
     if (strlen(p.prov.source_name) > HDB_MAX_TEXT ||
         strlen(p.prov.added_by) > HDB_MAX_TEXT) {
-        cli_error("import", "--source-name/--added-by (or FILE's name) is "
-                            "too long for provenance (at most %d bytes; use "
-                            "--source-name)",
+        cli_error("import",
+                  "--source-name/--added-by (or FILE's name) is "
+                  "too long for provenance (at most %d bytes; use "
+                  "--source-name)",
                   HDB_MAX_TEXT);
         goto fail;
     }
@@ -287,12 +288,11 @@ int cmd_import(int argc, char **argv)
     }
     if (json) {
         json_t *o = json_pack(
-            "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "file",
-            ectx.file, "records", (json_int_t)res.records, "added",
-            (json_int_t)res.added, "duplicates", (json_int_t)res.duplicates,
-            "bad_lines", (json_int_t)res.bad, "unknown_types",
-            (json_int_t)res.unknown_types, "banks_created",
-            (json_int_t)res.banks_created, "first_seq",
+            "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "file", ectx.file,
+            "records", (json_int_t)res.records, "added", (json_int_t)res.added,
+            "duplicates", (json_int_t)res.duplicates, "bad_lines",
+            (json_int_t)res.bad, "unknown_types", (json_int_t)res.unknown_types,
+            "banks_created", (json_int_t)res.banks_created, "first_seq",
             (json_int_t)res.first_seq, "last_seq", (json_int_t)res.last_seq);
         cli_json_line(stdout, o);
     } else {
@@ -335,8 +335,7 @@ static void export_usage(FILE *f)
             "pass as --since next time; the file is replaced only when the\n"
             "export is complete.\n"
             "\n"
-            "options:\n" CLI_DB_HELP
-            "  --format F        te-csv or local\n"
+            "options:\n" CLI_DB_HELP "  --format F        te-csv or local\n"
             "  --bank NAME       only this bank\n"
             "  --since SEQ       only items changed after change SEQ\n"
             "  --type T          only signals of type T: pdq, md5, sha256,\n"

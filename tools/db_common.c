@@ -147,8 +147,8 @@ static int parse_iso(const char *s, int64_t *out)
     memset(&tm, 0, sizeof tm);
     int y, mo, d, h = 0, mi = 0, sec = 0;
     const char *p = s;
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
-        *p++ != '-' || digits(&p, 2, &d))
+    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+        digits(&p, 2, &d))
         return -1;
     if (*p == 'T' || *p == 't' || *p == ' ') {
         p++;
@@ -165,8 +165,7 @@ static int parse_iso(const char *s, int64_t *out)
     } else if (*p) {
         return -1;
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        sec > 60)
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
         return -1;
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
@@ -215,8 +214,7 @@ int cli_parse_time(const char *s, int64_t now, int64_t *out)
             return -1;
         }
         /* Keep clear of CLI_FOREVER, which means something else. */
-        if (n > (uint64_t)(INT64_MAX / 2) / unit ||
-            now > INT64_MAX / 2)
+        if (n > (uint64_t)(INT64_MAX / 2) / unit || now > INT64_MAX / 2)
             return -1;
         *out = now + (int64_t)(n * unit);
         return 0;
@@ -288,9 +286,10 @@ static json_t *signal_json(const hdb_signal_t *s, int full)
     case HDB_SIG_PDQ:
         cordon_hash_to_hex(&s->pdq, hex);
         json_object_set_new(o, "value", json_string(hex));
-        json_object_set_new(o, "quality", s->quality == HDB_QUALITY_UNKNOWN
-                                              ? json_null()
-                                              : json_integer(s->quality));
+        json_object_set_new(o, "quality",
+                            s->quality == HDB_QUALITY_UNKNOWN
+                                ? json_null()
+                                : json_integer(s->quality));
         break;
     case HDB_SIG_MD5:
     case HDB_SIG_SHA256: {

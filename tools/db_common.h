@@ -42,7 +42,10 @@ enum {
 };
 
 /* The --db option entry, for a command's struct option table. */
-#define CLI_DB_OPTION {"db", required_argument, NULL, CLI_OPT_DB}
+#define CLI_DB_OPTION                                                          \
+    {                                                                          \
+        "db", required_argument, NULL, CLI_OPT_DB                              \
+    }
 
 /* The help text line for --db, for usage() texts. */
 #define CLI_DB_HELP                                                            \

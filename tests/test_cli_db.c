@@ -235,6 +235,14 @@ TEST(add_directory)
     CHECK(strstr(err, "q0003.jpg: warning: PDQ quality 3 ") != NULL);
     CHECK(strstr(err, "q0004.jpg: warning: PDQ quality 4 ") != NULL);
 
+    /* One hashing thread gives the same output (and ids) as two. */
+    char *two = strdup(out);
+    const char *db1 = keep(tu_path("%s/j1.db", tu_tmpdir()));
+    CHECK_EQ(cordon("bank create A --db '%s'", db1), 0);
+    CHECK_EQ(cordon("add --db '%s' --bank A -j 1 '%s'", db1, dir), 0);
+    CHECK_STREQ(out, two);
+    free(two);
+
     /* ls: one line per item, with the canonical hashes. */
     CHECK_EQ(cordon("ls --db '%s'", db), 0);
     CHECK_EQ(count_lines(out), NSMALL);

@@ -265,6 +265,7 @@ typedef struct {
     uint64_t added, duplicates, failed, low_quality, done;
     size_t total;
     int progress_shown;
+    double last_draw; /* CLOCK_MONOTONIC seconds */
 } add_t;
 
 static void progress_clear(add_t *a)
@@ -275,20 +276,25 @@ static void progress_clear(add_t *a)
     }
 }
 
-static void progress_draw(add_t *a)
+static void progress_draw(add_t *a, int force)
 {
     if (!a->progress || !a->total)
         return;
+    /* A terminal redrawn per file would slow down a run of tiny files. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    if (!force && a->progress_shown && now - a->last_draw < 0.1)
+        return;
+    a->last_draw = now;
     enum { W = 30 };
     size_t fill = (size_t)(a->done * W / a->total);
     char bar[W + 1];
     for (size_t i = 0; i < W; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[W] = 0;
-    fprintf(stderr,
-            "\r[%s] %" PRIu64 "/%zu  added %" PRIu64 " dup %" PRIu64
-            " failed %" PRIu64,
-            bar, a->done, a->total, a->added, a->duplicates, a->failed);
+    fprintf(stderr, "\r[%s] %" PRIu64 "/%zu files, %" PRIu64 " failed", bar,
+            a->done, a->total, a->failed);
     a->progress_shown = 1;
 }
 
@@ -424,7 +430,7 @@ static int flush(add_t *a, slot_t *slots)
     free(res);
     a->npending = a->nqueued = 0;
     fflush(stdout);
-    progress_draw(a);
+    progress_draw(a, 1);
     return CORDON_OK;
 }
 
@@ -648,7 +654,7 @@ int cmd_add(int argc, char **argv)
     }
 
     int interrupted = 0, fatal = 0;
-    progress_draw(&a);
+    progress_draw(&a, 1);
     for (size_t i = 0; i < paths.n && !fatal; i++) {
         if (wait_slot(&pool, i) != 0) {
             interrupted = 1;
@@ -691,7 +697,7 @@ int cmd_add(int argc, char **argv)
                 break;
             }
         } else {
-            progress_draw(&a);
+            progress_draw(&a, a.done == a.total);
         }
     }
     if (!fatal) {

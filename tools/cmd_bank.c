@@ -165,13 +165,14 @@ int cmd_bank(int argc, char **argv)
         printf("created bank %s\n", name);
     } else if (is_toggle) {
         int enable = sub[0] == 'e';
+        const char *where = enable ? "bank enable" : "bank disable";
         err = hdb_bank_set_enabled(db, name, enable);
         if (err == CORDON_ENOTFOUND) {
-            cli_error(sub, "no bank '%s'", name);
+            cli_error(where, "no bank '%s'", name);
             goto fail;
         }
         if (err) {
-            cli_db_error(sub, name, err);
+            cli_db_error(where, name, err);
             goto fail;
         }
         printf("%s bank %s\n", enable ? "enabled" : "disabled", name);

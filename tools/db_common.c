@@ -55,9 +55,15 @@ int cli_db_open(const char *db_opt, unsigned flags, hdb_t **out)
     memset(&o, 0, sizeof o);
     o.readonly = !(flags & CLI_DB_WRITE);
     o.nosync = (flags & CLI_DB_NOSYNC) != 0;
+    errno = 0;
     int rc = hdb_open(path, &o, out);
     if (rc == CORDON_OK)
         return CLI_OK;
+    if (rc == CORDON_ENOTFOUND && (flags & CLI_DB_WRITE)) {
+        cli_error(path, "cannot create the database: %s",
+                  errno ? strerror(errno) : "no such directory");
+        return CLI_ERR;
+    }
     if (rc == CORDON_ENOTFOUND) {
         cli_error(path,
                   "no database here (commands that write create one, e.g. "

@@ -37,7 +37,7 @@ typedef enum {
 
 #define CORDON_DEFAULT_MAX_BYTES (256ull << 20)  /* 256 MiB */
 #define CORDON_DEFAULT_MAX_PIXELS 100000000ull   /* 100 megapixels */
-#define CORDON_DEFAULT_FAST_MIN_SIDE 128
+#define CORDON_DEFAULT_FAST_MIN_SIDE 192
 
 typedef struct {
     uint64_t max_bytes;  /* reject larger inputs; 0 = no limit */
@@ -57,6 +57,7 @@ typedef struct {
     cordon_pixfmt_t pixfmt; /* GRAY8 or RGB8 */
     int src_width;          /* as declared by the file */
     int src_height;
+    int scale;              /* 1, or the fast-mode downscale (2, 4, 8) */
     cordon_format_t format;
 } cordon_image_t;
 

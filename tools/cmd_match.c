@@ -140,8 +140,8 @@ static void report(match_ctx_t *c, const char *path,
     cordon_hash_to_hex(&h->pdq, pdq);
     json_t *root = NULL, *arr = NULL;
     if (c->json) {
-        root = json_pack("{s:s, s:s, s:i}", "file", path, "pdq", pdq,
-                         "quality", h->quality);
+        root = json_pack("{s:s, s:s, s:i}", "file", path, "pdq", pdq, "quality",
+                         h->quality);
         arr = json_array();
     } else if (n == 0) {
         printf("%s\t-\tno match\n", path);
@@ -152,10 +152,10 @@ static void report(match_ctx_t *c, const char *path,
             continue;
         const char *variant = cordon_dihedral_name(f[i].variant);
         if (c->json) {
-            json_t *m = json_pack("{s:s, s:I, s:s, s:i, s:s}", "bank", it->bank,
-                                  "item", (json_int_t)f[i].item, "signal",
-                                  f[i].signal, "distance", f[i].distance,
-                                  "variant", variant);
+            json_t *m =
+                json_pack("{s:s, s:I, s:s, s:i, s:s}", "bank", it->bank, "item",
+                          (json_int_t)f[i].item, "signal", f[i].signal,
+                          "distance", f[i].distance, "variant", variant);
             json_object_set_new(m, "labels", labels_json(it));
             json_array_append_new(arr, m);
         } else {
@@ -200,8 +200,8 @@ static int match_one(const char *path, void *vctx)
     }
     found_t found[256];
     size_t n = 0;
-    if ((rc = exact_hits(c, HDB_SIG_MD5, h.md5, sizeof h.md5, found, 64,
-                         &n)) != CORDON_OK ||
+    if ((rc = exact_hits(c, HDB_SIG_MD5, h.md5, sizeof h.md5, found, 64, &n)) !=
+            CORDON_OK ||
         (rc = exact_hits(c, HDB_SIG_SHA256, h.sha256, sizeof h.sha256, found,
                          64, &n)) != CORDON_OK) {
         cli_error(path, "database: %s", cordon_strerror(rc));
@@ -308,10 +308,11 @@ int cmd_match(int argc, char **argv)
     hopts.readonly = 1;
     int rc = hdb_open(path, &hopts, &c.db);
     if (rc != CORDON_OK) {
-        cli_error(path, "%s", rc == CORDON_ENOTFOUND || rc == CORDON_EIO
-                                  ? "cannot open database (create it with "
-                                    "'cordon bank create')"
-                                  : cordon_strerror(rc));
+        cli_error(path, "%s",
+                  rc == CORDON_ENOTFOUND || rc == CORDON_EIO
+                      ? "cannot open database (create it with "
+                        "'cordon bank create')"
+                      : cordon_strerror(rc));
         return CLI_ERR;
     }
     int status = CLI_ERR;
@@ -326,8 +327,8 @@ int cmd_match(int argc, char **argv)
     int bad = cli_walk(argv + optind, argc - optind, recursive, match_one, &c);
     fflush(stdout);
     status = (bad || c.failed) ? CLI_ERR
-             : c.matched_files  ? CLI_OK
-                                : CLI_NOMATCH;
+             : c.matched_files ? CLI_OK
+                               : CLI_NOMATCH;
 done:
     hdb_match_results_free(&c.res);
     cordon_hasher_free(c.hasher);

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "cordon.h"
+#include "db_common.h"
 #include "hdb.h"
 #include "hdb_matcher.h"
 
@@ -43,7 +44,7 @@ static void usage(FILE *f)
             "or 'file  -  no match'.\n"
             "\n"
             "options:\n"
-            "  --db PATH          database (default $CORDON_DB, ./cordon.db)\n"
+            CLI_DB_HELP
             "  --threshold N      PDQ match distance, 0..256 (default 31)\n"
             "  --dihedral         also match rotated and flipped copies\n"
             "  --fast             hash JPEGs from a reduced-scale decode\n"
@@ -56,14 +57,6 @@ static void usage(FILE *f)
             "\n"
             "Exit status: 0 if anything matched, 1 if nothing matched, 2 on\n"
             "error.\n");
-}
-
-static const char *db_path(const char *opt)
-{
-    if (opt)
-        return opt;
-    const char *env = getenv("CORDON_DB");
-    return env && *env ? env : "cordon.db";
 }
 
 /* Live, enabled items holding exactly this digest. */
@@ -302,19 +295,10 @@ int cmd_match(int argc, char **argv)
         usage(stderr);
         return CLI_ERR;
     }
-    const char *path = db_path(dbopt);
-    hdb_opts_t hopts;
-    memset(&hopts, 0, sizeof hopts);
-    hopts.readonly = 1;
-    int rc = hdb_open(path, &hopts, &c.db);
-    if (rc != CORDON_OK) {
-        cli_error(path, "%s",
-                  rc == CORDON_ENOTFOUND || rc == CORDON_EIO
-                      ? "cannot open database (create it with "
-                        "'cordon bank create')"
-                      : cordon_strerror(rc));
+    const char *path = cli_db_path(dbopt);
+    if (cli_db_open(dbopt, 0, &c.db) != CLI_OK)
         return CLI_ERR;
-    }
+    int rc;
     int status = CLI_ERR;
     if ((rc = hdb_matcher_open(c.db, &c.matcher)) != CORDON_OK) {
         cli_error(path, "loading the index: %s", cordon_strerror(rc));

@@ -254,8 +254,9 @@ static void start_server(const char *db, int port, int threads)
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     snprintf(th, sizeof th, "%d", threads);
     snprintf(log, sizeof log, "%s/serve.log", workdir);
-    const char *argv[] = {cordon_bin, "serve", "--db",      db,   "--listen",
-                          listen,     "--threads", th, "--no-sync", NULL};
+    const char *argv[] = {cordon_bin,  "serve", "--db",      db,
+                          "--listen",  listen,  "--threads", th,
+                          "--no-sync", NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC,
@@ -333,16 +334,15 @@ static void write_script(const char *path, const char *kind, char **files,
         fprintf(f, "function init(args)\n"
                    "  reqs[1] = wrk.format(\"GET\", \"/status\", hdr)\nend\n");
     }
-    fprintf(
-        f,
-        "function request()\n  n = n + 1\n  return reqs[(n %% #reqs) + 1]\n"
-        "end\n"
-        "function done(s, lat, req)\n"
-        "  io.write(string.format(\"WRKJSON %%d %%d %%d %%d %%d %%d %%d "
-        "%%d %%d %%d\\n\", s.requests, s.duration, s.errors.status,\n"
-        "    s.errors.connect, s.errors.read, s.errors.write, "
-        "s.errors.timeout,\n"
-        "    lat:percentile(50), lat:percentile(99), lat.max))\nend\n");
+    fprintf(f,
+            "function request()\n  n = n + 1\n  return reqs[(n %% #reqs) + 1]\n"
+            "end\n"
+            "function done(s, lat, req)\n"
+            "  io.write(string.format(\"WRKJSON %%d %%d %%d %%d %%d %%d %%d "
+            "%%d %%d %%d\\n\", s.requests, s.duration, s.errors.status,\n"
+            "    s.errors.connect, s.errors.read, s.errors.write, "
+            "s.errors.timeout,\n"
+            "    lat:percentile(50), lat:percentile(99), lat.max))\nend\n");
     fclose(f);
 }
 
@@ -367,9 +367,9 @@ static double server_cpu(void)
      * the 14th and 15th of the line. */
     char *p = strrchr(buf, ')');
     unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2,
-                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                     &ut, &st) != 2)
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+               &ut, &st) != 2)
         return 0;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -391,7 +391,8 @@ static int run_wrk(const char *script, int port, int conns, int seconds,
     int ok = -1;
     while (fgets(line, sizeof line, p)) {
         long long req, dur, es, ec, er, ew, et, p50, p99, mx;
-        if (sscanf(line, "WRKJSON %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
+        if (sscanf(line,
+                   "WRKJSON %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
                    &req, &dur, &es, &ec, &er, &ew, &et, &p50, &p99,
                    &mx) == 10) {
             out->rps = dur > 0 ? (double)req * 1e6 / (double)dur : 0;
@@ -501,8 +502,8 @@ int main(int argc, char **argv)
             "bench_server: load average %.2f at the start (other processes "
             "share these cores)\n",
             loadavg());
-    fprintf(stderr, "%-12s %7s %5s | %10s %9s %9s %9s | %9s | %6s %s\n",
-            "case", "threads", "conns", "req/s", "p50 ms", "p99 ms", "max ms",
+    fprintf(stderr, "%-12s %7s %5s | %10s %9s %9s %9s | %9s | %6s %s\n", "case",
+            "threads", "conns", "req/s", "p50 ms", "p99 ms", "max ms",
             "cpu ms/req", "errors", "target");
     int failed = 0;
     int port = 0, cur_threads = 0;
@@ -541,9 +542,8 @@ int main(int argc, char **argv)
         }
         if (!n)
             continue;
-        double mr = median(rps, n), m50 = median(p50, n),
-               m99 = median(p99, n), mmx = median(mx, n),
-               mcpu = median(cpu, n);
+        double mr = median(rps, n), m50 = median(p50, n), m99 = median(p99, n),
+               mmx = median(mx, n), mcpu = median(cpu, n);
         const char *target = "";
         if (!strcmp(cases[k].kind, "check") && threads == 2)
             target = (mr >= 800 && m99 < 10) ? "PASS (>=800/s, p99<10ms)"
@@ -558,8 +558,9 @@ int main(int argc, char **argv)
                    "\"reps\":%d,\"rps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
                    "\"max_ms\":%.3f,\"server_cpu_ms_per_req\":%.4f,"
                    "\"loadavg\":%.2f,\"errors\":%ld%s%s%s}\n",
-                   cases[k].kind, threads, conns, nhashes, duration, n, mr,
-                   m50, m99, mmx, mcpu, loadavg(), errors, *target ? ",\"target\":\"" : "",
+                   cases[k].kind, threads, conns, nhashes, duration, n, mr, m50,
+                   m99, mmx, mcpu, loadavg(), errors,
+                   *target ? ",\"target\":\"" : "",
                    *target ? (target[0] == 'P' ? "pass" : "miss") : "",
                    *target ? "\"" : "");
         fflush(stdout);

@@ -145,6 +145,7 @@ typedef struct {
     size_t len;
     const part_t *parts; /* multipart parts, NULL-name terminated */
     int chunked;         /* send the raw body without Content-Length */
+    int expect;          /* send "Expect: 100-continue" */
     int port;            /* 0: g_port */
 } req_opts_t;
 
@@ -160,7 +161,8 @@ static long http_ex(resp_t *out, const char *method, const char *path,
              o && o->port ? o->port : g_port, path);
     struct curl_slist *h = NULL;
     curl_mime *mime = NULL;
-    h = curl_slist_append(h, "Expect:");
+    h = curl_slist_append(h,
+                          o && o->expect ? "Expect: 100-continue" : "Expect:");
     if (o && o->token) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->token);
         h = curl_slist_append(h, auth);

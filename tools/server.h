@@ -120,6 +120,7 @@ typedef struct srv_req {
     /* Body. */
     uint64_t received;
     int too_large, form_error;
+    int deferred; /* answered from the headers; the body is dropped */
     struct MHD_PostProcessor *pp;
     srv_buf_t body; /* raw bodies */
     srv_field_t fields[SRV_MAX_FIELDS];

@@ -342,6 +342,31 @@ static int is_form_type(const char *ct)
            !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
 }
 
+/* Most body bytes read in all, the dropped ones included. */
+static uint64_t discard_cap(const srv_t *s)
+{
+    uint64_t max = s->cfg.max_body;
+    return max + (max > DISCARD_MIN ? max : DISCARD_MIN);
+}
+
+/* Sends an answer decided from the headers alone. With no body to come, a
+ * client waiting for "100 Continue", or more body than we would read, it
+ * goes out at once and libmicrohttpd closes the connection. Otherwise the
+ * body is read and dropped first: closing a socket that still holds unread
+ * data resets the connection, and the client might never see the answer. */
+static enum MHD_Result refuse(srv_req_t *r)
+{
+    const char *cl = srv_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = srv_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *ex = srv_header(r, MHD_HTTP_HEADER_EXPECT);
+    unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+    if ((len == 0 && !te) || (ex && strcasestr(ex, "100-continue")) ||
+        len > discard_cap(r->srv))
+        return finish(r);
+    r->deferred = 1;
+    return MHD_YES;
+}
+
 /* Copies url into a printable, bounded form for the log. */
 static void log_path(char *dst, size_t cap, const char *url)
 {
@@ -404,7 +429,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         log_path(r->log_path, sizeof r->log_path, url);
         if (split_path(r, url) != 0) {
             srv_reply_error(r, 404, "not found", NULL);
-            return finish(r);
+            return refuse(r);
         }
         /* HEAD is GET without the body; MHD drops the body itself. */
         const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
@@ -413,25 +438,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (idx == -1) {
             srv_reply_error(r, 404, "not found", "no endpoint %.100s",
                             r->log_path);
-            return finish(r);
+            return refuse(r);
         }
         if (idx == -2) {
             r->allow = r->allow_buf;
             srv_reply_error(r, 405, "method not allowed", "%s %.100s", method,
                             r->log_path);
-            return finish(r);
+            return refuse(r);
         }
         r->route = &routes[idx];
         r->route_index = idx;
         if (srv_auth(r) != 0)
-            return finish(r);
+            return refuse(r);
         const char *cl = srv_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
         if (len > s->cfg.max_body) {
             srv_reply_error(r, 413, "request body too large",
                             "%llu bytes; the limit is %llu", len,
                             (unsigned long long)s->cfg.max_body);
-            return finish(r);
+            return refuse(r);
         }
         if (r->route->flags & SRV_BODY) {
             const char *ct = srv_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -441,11 +466,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                 if (!r->pp) {
                     srv_reply_error(r, 400, "malformed form body",
                                     "bad Content-Type '%.100s'", ct);
-                    return finish(r);
+                    return refuse(r);
                 }
             } else if (len && buf_reserve(&r->body, (size_t)len) != 0) {
                 srv_reply_error(r, 503, "out of memory", NULL);
-                return finish(r);
+                return refuse(r);
             }
         }
         return MHD_YES;
@@ -456,10 +481,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         *upload_data_size = 0;
         r->received += n;
         uint64_t max = s->cfg.max_body;
-        if (r->too_large) {
-            uint64_t slack = max > DISCARD_MIN ? max : DISCARD_MIN;
-            return r->received > max + slack ? MHD_NO : MHD_YES;
-        }
+        if (r->deferred || r->too_large)
+            return r->received > discard_cap(s) ? MHD_NO : MHD_YES;
         if (r->received > max) {
             r->too_large = 1;
             buf_free(&r->body);
@@ -478,6 +501,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
 
     /* The whole request is in. */
+    if (r->deferred)
+        return finish(r);
     if (r->pp) {
         if (MHD_destroy_post_processor(r->pp) != MHD_YES && !r->form_error)
             r->form_error = 1;

@@ -119,6 +119,31 @@ void srv_h_check(srv_req_t *r)
 
 /* ---- API keys ----------------------------------------------------------- */
 
+#define TOKEN_PREFIX "cordon_"
+
+/* RFC 4648 base64url without padding; out needs 4 * ceil(n / 3) + 1. */
+static void base64url(const uint8_t *in, size_t n, char *out)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        "0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = tab[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = tab[v & 63];
+    }
+    out[o] = 0;
+}
+
 static int key_cb(void *ctx, const hdb_apikey_t *k)
 {
     json_array_append_new(ctx,
@@ -158,14 +183,16 @@ void srv_h_keys_create(srv_req_t *r)
                         "'%.64s' (matcher, curator, admin or metrics)", role);
         goto done;
     }
-    /* 256 random bits; the prefix lets secret scanners recognise it. */
+    /* 256 random bits, base64url, behind the prefix `cordon key create`
+     * uses too (it lets secret scanners recognise a leaked token). */
     uint8_t raw[32], d[CORDON_SHA256_LEN];
-    char token[4 + 64 + 1] = "cdn_";
+    char token[sizeof TOKEN_PREFIX + 44];
     if (RAND_bytes(raw, sizeof raw) != 1) {
         srv_reply_error(r, 503, "no randomness", NULL);
         goto done;
     }
-    cordon_hex_encode(raw, sizeof raw, token + 4);
+    memcpy(token, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1);
+    base64url(raw, sizeof raw, token + sizeof TOKEN_PREFIX - 1);
     cordon_digest((const uint8_t *)token, strlen(token), NULL, d);
     uint64_t id = 0;
     int rc = hdb_apikey_add(r->srv->db, name, role, d, &id);

@@ -630,6 +630,12 @@ TEST(curation_flow)
     CHECK_EQ(jint(r.json, "id"), id);
     CHECK(json_is_true(json_object_get(r.json, "duplicate")));
     resp_free(&r);
+    /* Text that is not UTF-8. */
+    part_t badnote[] = {{"note", NULL, "caf\xe9", 0}, {NULL, NULL, NULL, 0}};
+    CHECK_EQ(post_file(&r, "/c/bank/FLOW_BANK/content", T_CURATOR, "photo", p,
+                       len, badnote),
+             400);
+    resp_free(&r);
     /* Bad metadata. */
     part_t badmeta[] = {{"metadata", NULL, "{\"invalid_metadata\":5}", 0},
                         {NULL, NULL, NULL, 0}};

@@ -288,6 +288,13 @@ int srv_match_exact(srv_req_t *r, const hdb_signal_t *sig, int include_disabled,
 int srv_match_pdq(srv_req_t *r, const cordon_hash256_t *q, int nq,
                   const hdb_match_opts_t *o, srv_found_list_t *out);
 
+/* A JSON string of s. Text from the database or a form need not be UTF-8;
+ * bytes that do not decode become '?', so that an answer never loses a
+ * member (json_string() would give NULL). */
+json_t *srv_jstr(const char *s);
+/* Is s valid UTF-8 (and not NULL)? */
+int srv_utf8_ok(const char *s);
+
 /* Labels as a JSON array of strings. */
 json_t *srv_labels_json(const char *const *labels, size_t n);
 

@@ -164,11 +164,15 @@ static json_t *by_bank(srv_req_t *r, const srv_found_list_t *f, char **banks,
         if (hdb_item_get(r->srv->db, f->v[i].item, &it) != CORDON_OK)
             continue;
         if (!banks || in_list(banks, nbanks, it->bank)) {
-            json_t *a = json_object_get(o, it->bank);
+            /* Object keys must be UTF-8 too. */
+            json_t *key = srv_jstr(it->bank);
+            const char *k = key ? json_string_value(key) : "";
+            json_t *a = json_object_get(o, k);
             if (!a) {
                 a = json_array();
-                json_object_set_new(o, it->bank, a);
+                json_object_set_new(o, k, a);
             }
+            json_decref(key);
             json_array_append_new(a, json_pack("{s:I, s:i}", "bank_content_id",
                                                (json_int_t)f->v[i].item,
                                                "distance", f->v[i].distance));
@@ -424,9 +428,9 @@ void srv_h_index_status(srv_req_t *r)
 static json_t *bank_json(const hdb_bank_t *b)
 {
     return json_pack(
-        "{s:s, s:f, s:b, s:s, s:o, s:I}", "name", b->name,
+        "{s:o, s:f, s:b, s:o, s:o, s:I}", "name", srv_jstr(b->name),
         "matching_enabled_ratio", b->enabled ? 1.0 : 0.0, "enabled", b->enabled,
-        "default_action", b->default_action ? b->default_action : "", "labels",
+        "default_action", srv_jstr(b->default_action), "labels",
         srv_labels_json(b->labels, b->nlabels), "items", (json_int_t)b->nitems);
 }
 
@@ -816,22 +820,21 @@ static json_t *content_json(srv_req_t *r, const hdb_item_t *it,
                             const hdb_bank_t *b, int with_signals,
                             hdb_sigtype_t only)
 {
-    json_t *o = json_pack("{s:I, s:I, s:n, s:{s:s, s:f}, s:s, s:o}", "id",
-                          (json_int_t)it->id, "disable_until_ts",
-                          (json_int_t)it->disable_until, "original_media_uri",
-                          "bank", "name", b->name, "matching_enabled_ratio",
-                          b->enabled ? 1.0 : 0.0, "note", it->note, "labels",
-                          srv_labels_json(it->labels, it->nlabels));
+    json_t *o = json_pack(
+        "{s:I, s:I, s:n, s:{s:o, s:f}, s:o, s:o}", "id", (json_int_t)it->id,
+        "disable_until_ts", (json_int_t)it->disable_until, "original_media_uri",
+        "bank", "name", srv_jstr(b->name), "matching_enabled_ratio",
+        b->enabled ? 1.0 : 0.0, "note", srv_jstr(it->note), "labels",
+        srv_labels_json(it->labels, it->nlabels));
     json_t *meta = meta_get(r->srv->db, it->id);
     if (meta)
         json_object_set_new(o, "metadata", meta);
-    json_object_set_new(
-        o, "provenance",
-        json_pack("{s:s, s:s, s:s, s:I}", "added_by",
-                  it->prov.added_by ? it->prov.added_by : "", "source",
-                  hdb_source_name(it->prov.source), "source_name",
-                  it->prov.source_name ? it->prov.source_name : "", "added_at",
-                  (json_int_t)it->prov.added_at));
+    json_object_set_new(o, "provenance",
+                        json_pack("{s:o, s:s, s:o, s:I}", "added_by",
+                                  srv_jstr(it->prov.added_by), "source",
+                                  hdb_source_name(it->prov.source),
+                                  "source_name", srv_jstr(it->prov.source_name),
+                                  "added_at", (json_int_t)it->prov.added_at));
     if (with_signals)
         json_object_set_new(o, "signals", signals_json(it, only));
     return o;
@@ -937,6 +940,10 @@ void srv_h_content_add(srv_req_t *r)
     }
     const char *note = srv_text_param(r, "note");
     const char *lab = srv_text_param(r, "labels");
+    if ((note && !srv_utf8_ok(note)) || (lab && !srv_utf8_ok(lab))) {
+        srv_reply_error(r, 400, "note and labels must be UTF-8 text", NULL);
+        goto done;
+    }
     if (lab && srv_split_list(r, lab, HDB_MAX_LABELS, &labels, &nlabels))
         goto done;
     srv_media_t m;

@@ -251,11 +251,38 @@ int srv_match_image(srv_req_t *r, const cordon_image_hashes_t *h, int nq,
 
 /* ---- shared pieces ------------------------------------------------------ */
 
+int srv_utf8_ok(const char *s)
+{
+    if (!s)
+        return 0;
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
+json_t *srv_jstr(const char *s)
+{
+    if (!s)
+        s = "";
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char *c = strdup(s);
+    if (!c)
+        return json_string("");
+    for (char *p = c; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    j = json_string(c);
+    free(c);
+    return j;
+}
+
 json_t *srv_labels_json(const char *const *labels, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_string(labels[i]));
+        json_array_append_new(a, srv_jstr(labels[i]));
     return a;
 }
 

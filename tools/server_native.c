@@ -92,12 +92,12 @@ void srv_h_check(srv_req_t *r)
         }
         const hdb_bank_t *b = cached_bank(r, &banks, it->bank);
         json_t *mj = json_pack(
-            "{s:s, s:I, s:s, s:i, s:s, s:o, s:s}", "bank", it->bank, "item",
-            (json_int_t)it->id, "signal", hdb_sigtype_name(f.v[i].signal),
-            "distance", f.v[i].distance, "variant",
-            cordon_dihedral_name((cordon_dihedral_t)f.v[i].variant), "labels",
-            srv_labels_json(it->labels, it->nlabels), "default_action",
-            b && b->default_action ? b->default_action : "");
+            "{s:o, s:I, s:s, s:i, s:s, s:o, s:o}", "bank", srv_jstr(it->bank),
+            "item", (json_int_t)it->id, "signal",
+            hdb_sigtype_name(f.v[i].signal), "distance", f.v[i].distance,
+            "variant", cordon_dihedral_name((cordon_dihedral_t)f.v[i].variant),
+            "labels", srv_labels_json(it->labels, it->nlabels),
+            "default_action", srv_jstr(b ? b->default_action : NULL));
         json_array_append_new(matches, mj);
         srv_metrics_match(r->srv->metrics, it->bank_id, it->bank);
         hdb_free(it);
@@ -146,12 +146,12 @@ static void base64url(const uint8_t *in, size_t n, char *out)
 
 static int key_cb(void *ctx, const hdb_apikey_t *k)
 {
-    json_array_append_new(ctx,
-                          json_pack("{s:I, s:s, s:s, s:I, s:I, s:b}", "id",
-                                    (json_int_t)k->id, "name", k->name, "role",
-                                    k->role, "created", (json_int_t)k->created,
-                                    "revoked_at", (json_int_t)k->revoked_at,
-                                    "active", k->revoked_at == 0));
+    json_array_append_new(
+        ctx,
+        json_pack("{s:I, s:o, s:o, s:I, s:I, s:b}", "id", (json_int_t)k->id,
+                  "name", srv_jstr(k->name), "role", srv_jstr(k->role),
+                  "created", (json_int_t)k->created, "revoked_at",
+                  (json_int_t)k->revoked_at, "active", k->revoked_at == 0));
     return 0;
 }
 

@@ -210,7 +210,11 @@ int srv_auth(srv_req_t *r)
         return -1;
     }
     r->role = srv_role_from_name(k->role);
+    /* The name goes to the access log: printable characters only. */
     snprintf(r->key_name, sizeof r->key_name, "%s", k->name);
+    for (char *p = r->key_name; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            *p = '?';
     char role[64];
     snprintf(role, sizeof role, "%s", k->role);
     hdb_free(k);

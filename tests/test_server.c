@@ -572,6 +572,44 @@ TEST(bad_input)
              413);
     resp_free(&r);
     free(big);
+    /* Broken forms: a body that does not follow its boundary, no boundary
+     * at all, too many fields. */
+    const char *junkform = "--xyz\r\nContent-Disposition: form-data; "
+                           "name=\"photo\"\r\n\r\nabc";
+    req_opts_t fo = {.token = T_MATCHER,
+                     .ctype = "multipart/form-data; boundary=xyz",
+                     .body = junkform,
+                     .len = strlen(junkform)};
+    CHECK_EQ(http_ex(&r, "POST", "/v1/check", &fo), 400);
+    resp_free(&r);
+    fo.ctype = "multipart/form-data";
+    CHECK_EQ(http_ex(&r, "POST", "/v1/check", &fo), 400);
+    resp_free(&r);
+    part_t many[20];
+    many[0] = (part_t){"photo", "a.jpg", p, len};
+    for (int i = 1; i < 19; i++)
+        many[i] = (part_t){"f", NULL, "x", 0};
+    many[19].name = NULL;
+    req_opts_t mo = {.token = T_MATCHER, .parts = many};
+    CHECK_EQ(http_ex(&r, "POST", "/v1/check", &mo), 400);
+    resp_free(&r);
+    /* Not HTTP at all. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)g_port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        CHECK(write(fd, junk, 2048) == 2048);
+        char buf[512];
+        struct timeval tv = {10, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        /* Either an HTTP error or a closed connection. */
+        CHECK(n <= 0 || !strncmp(buf, "HTTP/1.1 4", 10));
+    }
+    close(fd);
     /* And the server is still fine. */
     CHECK_EQ(get(&r, "/status", T_MATCHER), 200);
     resp_free(&r);

@@ -315,6 +315,30 @@ static void colbox_tail_avx2(cordon__colbox_t *c, int t, float *out, int *orow)
     *orow = c->n - c->half + 1 + t;
 }
 
+/* The second column pass on the 64 sampled columns: the generic
+ * cordon__colbox_push() with the 64 columns in 8 vectors. */
+static int colbox64_push_avx2(cordon__colbox_t *c, int k, float *out,
+                              int *orow)
+{
+    const float *in = cordon__colbox_slot(c, k);
+    const float *old = k >= c->w ? cordon__colbox_slot(c, k - c->w) : NULL;
+    float *sum = c->sum;
+    for (int x = 0; x < 64; x += 8) {
+        __m256 v = k == 0 ? _mm256_setzero_ps() : _mm256_load_ps(sum + x);
+        v = _mm256_add_ps(v, _mm256_load_ps(in + x));
+        if (old)
+            v = _mm256_sub_ps(v, _mm256_load_ps(old + x));
+        _mm256_store_ps(sum + x, v);
+    }
+    if (k < c->half - 1)
+        return 0;
+    __m256 d = _mm256_set1_ps((float)(k + 1 < c->w ? k + 1 : c->w));
+    for (int x = 0; x < 64; x += 8)
+        _mm256_storeu_ps(out + x, _mm256_div_ps(_mm256_load_ps(sum + x), d));
+    *orow = k - c->half + 1;
+    return 1;
+}
+
 typedef struct {
     const cordon__pdq_geom_t *g;
     size_t pitch;
@@ -340,7 +364,7 @@ static void stage2_tile(stage2_t *s, const float *T2, int n, float out[64][64])
         for (int j = 0; j < 64; j++)
             slot[j] = s->S[(size_t)j * B + r];
         int orow;
-        if (cordon__colbox_push(&s->c2, row, s->c2out, &orow))
+        if (colbox64_push_avx2(&s->c2, row, s->c2out, &orow))
             cordon__pdq_emit_final(g, orow, s->c2out, out);
     }
     s->c1_first += n;

@@ -7,10 +7,14 @@
 
 int cmd_hash(int argc, char **argv);
 int cmd_match(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 
 static const cli_command_t commands[] = {
     {"hash", cmd_hash, "hash images: PDQ, quality, MD5, SHA-256"},
     {"match", cmd_match, "check media against the hash database"},
+    {"key", cmd_key, "create, list or revoke API keys of the server"},
+    {"sync", cmd_sync, "pull a peer Cordon's changes into the database"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -1537,7 +1537,10 @@ int cmd_sync(int argc, char **argv)
             break;
         }
     }
-    summary(&s, &s.total, 1);
+    /* After an error, a summary only when something was applied before. */
+    if (ret == CLI_OK || s.total.adds || s.total.updates || s.total.deletes ||
+        s.total.banks)
+        summary(&s, &s.total, 1);
 out:
     if (s.curl)
         curl_easy_cleanup(s.curl);

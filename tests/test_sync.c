@@ -663,6 +663,53 @@ TEST(bank_filter)
     srv.src = NULL;
 }
 
+/* An item that leaves the synced bank is removed here; a bank deleted
+ * there (after its items) is deleted here. */
+TEST(bank_moves_and_deletes)
+{
+    uint64_t ids[16];
+    const char *sp = new_path("src"), *dp = new_path("dst");
+    hdb_t *src = srv.src = make_source(sp, 8, ids);
+    REQUIRE(src);
+    run_t r = sync_run(dp, "--bank OTHER");
+    CHECK_EQ(sum(&r, "adds"), 2); /* items 4 and 8 */
+    run_free(&r);
+    /* Item 4 moves to the other bank (as a replica's put would). */
+    hdb_item_t *it = NULL;
+    REQUIRE(hdb_item_get(src, ids[4], &it) == CORDON_OK);
+    it->bank = "ISIS_AMAQ_VIDEO";
+    CHECK_EQ(hdb_item_put(src, it, NULL), CORDON_OK);
+    hdb_free(it);
+    r = sync_run(dp, "--bank OTHER");
+    CHECK_MSG(r.status == 0, "exit %d: %s", r.status, r.err);
+    CHECK_EQ(sum(&r, "deletes"), 1);
+    CHECK_EQ(sum(&r, "adds"), 0);
+    run_free(&r);
+    hdb_t *dst = open_db(dp);
+    hdb_stats_t st;
+    CHECK(dst && hdb_stats(dst, &st) == CORDON_OK);
+    CHECK_EQ(st.items, 1);
+    CHECK_EQ(st.tombstones, 1);
+    hdb_close(dst);
+
+    /* OTHER emptied and deleted on the source. */
+    CHECK_EQ(hdb_item_remove(src, ids[8], NULL), CORDON_OK);
+    CHECK_EQ(hdb_bank_delete(src, "OTHER"), CORDON_OK);
+    r = sync_run(dp, "--bank OTHER");
+    CHECK_MSG(r.status == 0, "exit %d: %s", r.status, r.err);
+    CHECK_EQ(sum(&r, "deletes"), 1);
+    CHECK_EQ(sum(&r, "banks"), 1);
+    run_free(&r);
+    dst = open_db(dp);
+    REQUIRE(dst);
+    hdb_bank_t *b = NULL;
+    CHECK_EQ(hdb_bank_get(dst, "OTHER", &b), CORDON_ENOTFOUND);
+    hdb_free(b);
+    hdb_close(dst);
+    hdb_close(src);
+    srv.src = NULL;
+}
+
 TEST(wrong_key_fails)
 {
     uint64_t ids[4];
@@ -1075,6 +1122,7 @@ int main(int argc, char **argv)
     RUN(duplicates_of_local_items_are_not_taken_over);
     RUN(local_delete_sticks);
     RUN(bank_filter);
+    RUN(bank_moves_and_deletes);
     RUN(wrong_key_fails);
     RUN(key_from_file_and_environment);
     RUN(malformed_pages_apply_nothing);

@@ -160,14 +160,17 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int pdq_plane(const cordon_plane_t *p, meas_t *m)
+/* PDQ of a decoded image as the library hashes it: a fast-mode decode is
+ * hashed with the full-size geometry (cordon_image_pdq_opts). */
+static int pdq_plane(const cordon_plane_t *p, const cordon_pdq_opts_t *po,
+                     meas_t *m)
 {
-    size_t need = cordon_pdq_scratch_size(p->width, p->height);
+    size_t need = cordon_pdq_scratch_size_ex(p->width, p->height, po);
     void *scratch = malloc(need ? need : 1);
     if (!scratch)
         return CORDON_ENOMEM;
     cordon_pdq_result_t res;
-    int rc = cordon_pdq_compute(p, scratch, need, &res);
+    int rc = cordon_pdq_compute_ex(p, po, scratch, need, &res);
     free(scratch);
     if (rc == CORDON_OK) {
         m->hash = res.hash;
@@ -260,7 +263,7 @@ static int run_tj(const uint8_t *buf, size_t len, int denom, int gray, int repl,
             p.height = h;
             p.stride = (size_t)w * (size_t)tjPixelSize[pf];
         }
-        int prc = pdq_plane(&p, m);
+        int prc = pdq_plane(&p, NULL, m);
         if (prc != CORDON_OK) {
             snprintf(err, errlen, "pdq: %s", cordon_strerror(prc));
             goto fail;
@@ -298,7 +301,9 @@ static int run_lib(const uint8_t *buf, size_t len,
     m->h = img.height;
     if (!decode_only) {
         cordon_plane_t p = cordon_image_plane(&img);
-        rc = pdq_plane(&p, m);
+        cordon_pdq_opts_t po;
+        cordon_image_pdq_opts(&img, &po);
+        rc = pdq_plane(&p, &po, m);
         if (rc != CORDON_OK) {
             cordon_image_free(&img);
             snprintf(err, errlen, "pdq: %s", cordon_strerror(rc));
@@ -408,8 +413,10 @@ static int run_reuse(cordon_decoder_t *d, cordon_hasher_t *h,
     m->h = img.height;
     if (h) {
         cordon_plane_t p = cordon_image_plane(&img);
+        cordon_pdq_opts_t po;
+        cordon_image_pdq_opts(&img, &po);
         cordon_pdq_result_t res;
-        if ((rc = cordon_hasher_pdq(h, &p, &res)) != CORDON_OK) {
+        if ((rc = cordon_hasher_pdq_ex(h, &p, &po, &res)) != CORDON_OK) {
             snprintf(err, errlen, "pdq: %s", cordon_strerror(rc));
             return -1;
         }

@@ -95,8 +95,7 @@ static inline __m256 luma8(const uint8_t *p, cordon_pixfmt_t fmt)
 
 /* Luma of rows y0.. (nb valid, the rest repeat the last valid row so that
  * every lane holds finite values) into the column-major tile T[x*B + r]. */
-static void luma_block_T(const cordon_plane_t *img, int y0, int nb, float *T,
-                         float *tmp_row)
+static void luma_block_T(const cordon_plane_t *img, int y0, int nb, float *T)
 {
     int W = img->width;
     int bpp = (int)img->format;
@@ -114,13 +113,16 @@ static void luma_block_T(const cordon_plane_t *img, int y0, int nb, float *T,
                 _mm256_store_ps(T + (size_t)(x + c) * B + h, v[c]);
         }
     }
-    if (x < W) {
+    /* The last W % 8 columns, one pixel at a time, same arithmetic. */
+    for (; x < W; x++)
         for (int r = 0; r < B; r++) {
-            cordon__pdq_luma_row(img, y0 + (r < nb ? r : nb - 1), tmp_row);
-            for (int c = x; c < W; c++)
-                T[(size_t)c * B + r] = tmp_row[c];
+            const uint8_t *p = rows[r] + (size_t)x * bpp;
+            T[(size_t)x * B + r] =
+                img->format == CORDON_PIX_GRAY8
+                    ? (float)p[0]
+                    : 0.299f * (float)p[0] + 0.587f * (float)p[1] +
+                          0.114f * (float)p[2];
         }
-    }
 }
 
 /* Row-major rows (B of them, `pitch` apart) into the tile T[x*B + r]. */
@@ -373,8 +375,7 @@ void cordon__pdq_filter_avx2(const cordon_plane_t *img,
     float *O = p;
     p += pitch * B;
     s2.c1blk = p, p += pitch * B;
-    float *tmp_row = p;
-    p += pitch;
+    p += pitch; /* spare row */
     cordon__colbox_t c2 = {H, g->win_y, g->half_y, 64, 64, g->win_y + 1 + B,
                            NULL, NULL};
     c2.ring = p, p += (size_t)c2.ring_rows * 64;
@@ -385,7 +386,7 @@ void cordon__pdq_filter_avx2(const cordon_plane_t *img,
 
     for (int y0 = 0; y0 < H; y0 += B) {
         int nb = H - y0 < B ? H - y0 : B;
-        luma_block_T(img, y0, nb, s2.T, tmp_row);
+        luma_block_T(img, y0, nb, s2.T);
         box_rows_T(s2.T, O, W, g->win_x, NULL, NULL);
         /* T is free again once R1 has read it: it takes C1's output. */
         int e = colbox_block_avx2(&c1, O, y0, nb, s2.T);

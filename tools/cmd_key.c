@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "cordon.h"
+#include "db_common.h"
 #include "hdb.h"
 
 #define TOKEN_PREFIX "cordon_"
@@ -22,58 +23,34 @@ static const char *const roles[] = {"matcher", "curator", "admin"};
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: cordon key create --role ROLE [--name NAME] [--json]\n"
-            "       cordon key ls [--json]\n"
-            "       cordon key revoke ID\n"
-            "\n"
-            "Manages the API keys of `cordon serve`. A key's token is printed\n"
-            "once, by create; the database keeps only its SHA-256, so a lost\n"
-            "token cannot be recovered: revoke it and create another.\n"
-            "\n"
-            "Roles: matcher (match media), curator (also edit banks and\n"
-            "items), admin (everything, including the change feed).\n"
-            "\n"
-            "options:\n"
-            "  --db PATH     database (default $CORDON_DB, ./cordon.db)\n"
-            "  --role ROLE   create: matcher, curator or admin\n"
-            "  --name NAME   create: a label for the key (default: the role)\n"
-            "  --json        JSON output\n"
-            "  -h, --help    this help\n");
+    fprintf(
+        f,
+        "usage: cordon key create --role ROLE [--name NAME] [--json]\n"
+        "       cordon key ls [--json]\n"
+        "       cordon key revoke ID\n"
+        "\n"
+        "Manages the API keys of `cordon serve`. A key's token is printed\n"
+        "once, by create; the database keeps only its SHA-256, so a lost\n"
+        "token cannot be recovered: revoke it and create another.\n"
+        "\n"
+        "Roles: matcher (match media), curator (also edit banks and\n"
+        "items), admin (everything, including the change feed).\n"
+        "\n"
+        "options:\n" CLI_DB_HELP
+        "  --role ROLE       create: matcher, curator or admin\n"
+        "  --name NAME       create: a label for the key (default: the role)\n"
+        "  --json            JSON output\n"
+        "  -h, --help        this help\n");
 }
 
-static const char *db_path(const char *opt)
+/* write: 0 read-only, 1 read-write on an existing database, 2 read-write,
+ * created if missing (only create: a typo in --db must not conjure an
+ * empty database for ls or revoke). */
+static int open_db(const char *db_opt, int write, hdb_t **db)
 {
-    if (opt)
-        return opt;
-    const char *env = getenv("CORDON_DB");
-    return env && *env ? env : "cordon.db";
-}
-
-static int open_db(const char *path, int write, hdb_t **db)
-{
-    hdb_opts_t o = {0};
-    o.readonly = !write;
-    /* Only create does: a typo in --db must not conjure an empty file. */
-    if (write < 2 && access(path, F_OK) != 0) {
-        cli_error(path, "no such database");
-        return CLI_ERR;
-    }
-    int rc = hdb_open(path, &o, db);
-    if (rc != CORDON_OK) {
-        cli_error(path, "%s", cordon_strerror(rc));
-        return CLI_ERR;
-    }
-    return CLI_OK;
-}
-
-static char *iso_time(int64_t t, char *buf, size_t cap)
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if (!gmtime_r(&tt, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(buf, cap, "%lld", (long long)t);
-    return buf;
+    if (write == 1 && access(cli_db_path(db_opt), F_OK) != 0)
+        write = 0; /* fails with cli_db_open's message for a missing file */
+    return cli_db_open(db_opt, write ? CLI_DB_WRITE : 0, db);
 }
 
 /* RFC 4648 base64url without padding. */
@@ -195,8 +172,8 @@ static int key_create(int argc, char **argv)
         cli_error("key create", "SHA-256 failed");
         return CLI_ERR;
     }
-    const char *path = db_path(o.db);
-    if ((rc = open_db(path, 2, &db)) != CLI_OK)
+    const char *path = cli_db_path(o.db);
+    if ((rc = open_db(o.db, 2, &db)) != CLI_OK)
         return rc;
     uint64_t id = 0;
     int hrc = hdb_apikey_add(db, name, o.role, digest, &id);
@@ -233,9 +210,9 @@ static int ls_cb(void *ctx, const hdb_apikey_t *k)
 {
     ls_ctx_t *c = ctx;
     char created[32], revoked[32];
-    iso_time(k->created, created, sizeof created);
+    cli_format_time(k->created, created, sizeof created);
     if (k->revoked_at)
-        iso_time(k->revoked_at, revoked, sizeof revoked);
+        cli_format_time(k->revoked_at, revoked, sizeof revoked);
     else
         strcpy(revoked, "-");
     if (c->json) {
@@ -271,8 +248,8 @@ static int key_ls(int argc, char **argv)
         cli_error("key ls", "unexpected argument '%s'", argv[optind]);
         return CLI_ERR;
     }
-    const char *path = db_path(o.db);
-    if ((rc = open_db(path, 0, &db)) != CLI_OK)
+    const char *path = cli_db_path(o.db);
+    if ((rc = open_db(o.db, 0, &db)) != CLI_OK)
         return rc;
     ls_ctx_t c = {o.json, 0};
     if (!o.json && isatty(STDOUT_FILENO))
@@ -298,8 +275,8 @@ static int key_revoke(int argc, char **argv)
         cli_error("key revoke", "expected one key ID (see cordon key ls)");
         return CLI_ERR;
     }
-    const char *path = db_path(o.db);
-    if ((rc = open_db(path, 1, &db)) != CLI_OK)
+    const char *path = cli_db_path(o.db);
+    if ((rc = open_db(o.db, 1, &db)) != CLI_OK)
         return rc;
     int hrc = hdb_apikey_revoke(db, id);
     hdb_close(db);

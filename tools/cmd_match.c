@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "cordon.h"
+#include "db_common.h"
 #include "hdb.h"
 #include "hdb_matcher.h"
 
@@ -43,7 +44,7 @@ static void usage(FILE *f)
             "or 'file  -  no match'.\n"
             "\n"
             "options:\n"
-            "  --db PATH          database (default $CORDON_DB, ./cordon.db)\n"
+            CLI_DB_HELP
             "  --threshold N      PDQ match distance, 0..256 (default 31)\n"
             "  --dihedral         also match rotated and flipped copies\n"
             "  --fast             hash JPEGs from a reduced-scale decode\n"
@@ -56,14 +57,6 @@ static void usage(FILE *f)
             "\n"
             "Exit status: 0 if anything matched, 1 if nothing matched, 2 on\n"
             "error.\n");
-}
-
-static const char *db_path(const char *opt)
-{
-    if (opt)
-        return opt;
-    const char *env = getenv("CORDON_DB");
-    return env && *env ? env : "cordon.db";
 }
 
 /* Live, enabled items holding exactly this digest. */
@@ -140,8 +133,8 @@ static void report(match_ctx_t *c, const char *path,
     cordon_hash_to_hex(&h->pdq, pdq);
     json_t *root = NULL, *arr = NULL;
     if (c->json) {
-        root = json_pack("{s:s, s:s, s:i}", "file", path, "pdq", pdq,
-                         "quality", h->quality);
+        root = json_pack("{s:s, s:s, s:i}", "file", path, "pdq", pdq, "quality",
+                         h->quality);
         arr = json_array();
     } else if (n == 0) {
         printf("%s\t-\tno match\n", path);
@@ -152,10 +145,10 @@ static void report(match_ctx_t *c, const char *path,
             continue;
         const char *variant = cordon_dihedral_name(f[i].variant);
         if (c->json) {
-            json_t *m = json_pack("{s:s, s:I, s:s, s:i, s:s}", "bank", it->bank,
-                                  "item", (json_int_t)f[i].item, "signal",
-                                  f[i].signal, "distance", f[i].distance,
-                                  "variant", variant);
+            json_t *m =
+                json_pack("{s:s, s:I, s:s, s:i, s:s}", "bank", it->bank, "item",
+                          (json_int_t)f[i].item, "signal", f[i].signal,
+                          "distance", f[i].distance, "variant", variant);
             json_object_set_new(m, "labels", labels_json(it));
             json_array_append_new(arr, m);
         } else {
@@ -200,8 +193,8 @@ static int match_one(const char *path, void *vctx)
     }
     found_t found[256];
     size_t n = 0;
-    if ((rc = exact_hits(c, HDB_SIG_MD5, h.md5, sizeof h.md5, found, 64,
-                         &n)) != CORDON_OK ||
+    if ((rc = exact_hits(c, HDB_SIG_MD5, h.md5, sizeof h.md5, found, 64, &n)) !=
+            CORDON_OK ||
         (rc = exact_hits(c, HDB_SIG_SHA256, h.sha256, sizeof h.sha256, found,
                          64, &n)) != CORDON_OK) {
         cli_error(path, "database: %s", cordon_strerror(rc));
@@ -302,18 +295,10 @@ int cmd_match(int argc, char **argv)
         usage(stderr);
         return CLI_ERR;
     }
-    const char *path = db_path(dbopt);
-    hdb_opts_t hopts;
-    memset(&hopts, 0, sizeof hopts);
-    hopts.readonly = 1;
-    int rc = hdb_open(path, &hopts, &c.db);
-    if (rc != CORDON_OK) {
-        cli_error(path, "%s", rc == CORDON_ENOTFOUND || rc == CORDON_EIO
-                                  ? "cannot open database (create it with "
-                                    "'cordon bank create')"
-                                  : cordon_strerror(rc));
+    const char *path = cli_db_path(dbopt);
+    if (cli_db_open(dbopt, 0, &c.db) != CLI_OK)
         return CLI_ERR;
-    }
+    int rc;
     int status = CLI_ERR;
     if ((rc = hdb_matcher_open(c.db, &c.matcher)) != CORDON_OK) {
         cli_error(path, "loading the index: %s", cordon_strerror(rc));
@@ -326,8 +311,8 @@ int cmd_match(int argc, char **argv)
     int bad = cli_walk(argv + optind, argc - optind, recursive, match_one, &c);
     fflush(stdout);
     status = (bad || c.failed) ? CLI_ERR
-             : c.matched_files  ? CLI_OK
-                                : CLI_NOMATCH;
+             : c.matched_files ? CLI_OK
+                               : CLI_NOMATCH;
 done:
     hdb_match_results_free(&c.res);
     cordon_hasher_free(c.hasher);

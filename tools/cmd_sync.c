@@ -63,6 +63,7 @@
 
 #include "cli.h"
 #include "cordon.h"
+#include "db_common.h"
 #include "hdb.h"
 #include "hdbjson.h"
 
@@ -151,25 +152,25 @@ static void usage(FILE *f)
         "and provenance source \"peer\" with the peer URL as source name.\n"
         "\n"
         "options:\n"
-        "  --from URL       the peer, e.g. https://cordon-a.example:8443\n"
-        "  --key KEY        its API key (bearer token); --key-file PATH reads\n"
-        "                   it from a file, $CORDON_SYNC_KEY from the\n"
-        "                   environment (neither shows in ps)\n"
-        "  --bank NAME      only items of this bank (created here if missing)\n"
-        "  --once           pull until caught up, then exit (default)\n"
-        "  --follow         keep pulling every --interval seconds until\n"
-        "                   SIGINT/SIGTERM\n"
-        "  --interval S     seconds between polls with --follow (default 5)\n"
-        "  --limit N        changes per request, 1..%d (default %d)\n"
-        "  --timeout S      seconds per request (default 60)\n"
-        "  --retries N      retries of a failed request, with backoff\n"
-        "                   1, 2, 4... up to %d s (default 5)\n"
-        "  --max-bytes N    largest response accepted (default %u); larger\n"
-        "                   pages are asked again with a smaller --limit\n"
-        "  --db PATH        database (default $CORDON_DB, ./cordon.db);\n"
-        "                   created if missing\n"
-        "  --json           summaries as JSON lines\n"
-        "  -h, --help       this help\n"
+        "  --from URL        the peer, e.g. https://cordon-a.example:8443\n"
+        "  --key KEY         its API key (bearer token); --key-file PATH "
+        "reads\n"
+        "                    it from a file, $CORDON_SYNC_KEY from the\n"
+        "                    environment (neither shows in ps)\n"
+        "  --bank NAME       only items of this bank (created here if "
+        "missing)\n"
+        "  --once            pull until caught up, then exit (default)\n"
+        "  --follow          keep pulling every --interval seconds until\n"
+        "                    SIGINT/SIGTERM\n"
+        "  --interval S      seconds between polls with --follow (default 5)\n"
+        "  --limit N         changes per request, 1..%d (default %d)\n"
+        "  --timeout S       seconds per request (default 60)\n"
+        "  --retries N       retries of a failed request, with backoff\n"
+        "                    1, 2, 4... up to %d s (default 5)\n"
+        "  --max-bytes N     largest response accepted (default %u); larger\n"
+        "                    pages are asked again with a smaller "
+        "--limit\n" CLI_DB_HELP "  --json            summaries as JSON lines\n"
+        "  -h, --help        this help\n"
         "\n"
         "Exit status: 0 when caught up (or stopped by a signal with\n"
         "--follow), 2 on errors: a refused key, a malformed page, a peer\n"
@@ -1460,10 +1461,7 @@ int cmd_sync(int argc, char **argv)
         cli_error("sync", "--bank must be 1..%d bytes", HDB_MAX_NAME);
         return CLI_ERR;
     }
-    if (!o.db) {
-        const char *env = getenv("CORDON_DB");
-        o.db = env && *env ? env : "cordon.db";
-    }
+    o.db = cli_db_path(o.db);
 
     sync_t s;
     memset(&s, 0, sizeof s);
@@ -1493,12 +1491,8 @@ int cmd_sync(int argc, char **argv)
 
     if ((lock_fd = lock_peer(o.db, o.url)) < 0)
         goto out;
-    hdb_opts_t hopts = {0};
-    int hrc = hdb_open(o.db, &hopts, &s.db);
-    if (hrc != CORDON_OK) {
-        cli_error(o.db, "%s", cordon_strerror(hrc));
+    if (cli_db_open(o.db, CLI_DB_WRITE, &s.db) != CLI_OK)
         goto out;
-    }
     if (load_checkpoint(&s))
         goto out;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -710,6 +710,41 @@ TEST(bank_moves_and_deletes)
     srv.src = NULL;
 }
 
+/* Two Cordons syncing from each other: without --no-relay a PDQ-only item
+ * (no exact-value dedup) would come back as a new copy each round. */
+TEST(no_relay_stops_ping_pong)
+{
+    uint64_t ids[4];
+    const char *sp = new_path("src"), *dp = new_path("dst");
+    hdb_t *src = srv.src = make_source(sp, 2, ids);
+    REQUIRE(src);
+    /* On the source, an item it got from its own peer. */
+    hdb_signal_t sig;
+    memset(&sig, 0, sizeof sig);
+    sig.type = HDB_SIG_PDQ;
+    sig.quality = 100;
+    sig.pdq.w[0] = 42;
+    hdb_item_spec_t spec = {"OTHER",
+                            NULL,
+                            0,
+                            "relayed",
+                            {"x", HDB_SOURCE_PEER, "http://other:1", 5},
+                            0,
+                            &sig,
+                            1};
+    CHECK_EQ(hdb_item_add(src, &spec, 0, NULL), CORDON_OK);
+    run_t r = sync_run(dp, "--no-relay");
+    CHECK_MSG(r.status == 0, "exit %d: %s", r.status, r.err);
+    CHECK_EQ(sum(&r, "adds"), 2);
+    CHECK_EQ(sum(&r, "skipped"), 1);
+    run_free(&r);
+    r = sync_run(new_path("dst"), NULL); /* relayed by default */
+    CHECK_EQ(sum(&r, "adds"), 3);
+    run_free(&r);
+    hdb_close(src);
+    srv.src = NULL;
+}
+
 TEST(wrong_key_fails)
 {
     uint64_t ids[4];
@@ -1123,6 +1158,7 @@ int main(int argc, char **argv)
     RUN(local_delete_sticks);
     RUN(bank_filter);
     RUN(bank_moves_and_deletes);
+    RUN(no_relay_stops_ping_pong);
     RUN(wrong_key_fails);
     RUN(key_from_file_and_environment);
     RUN(malformed_pages_apply_nothing);

@@ -43,6 +43,9 @@
  *   stays deleted (the peer's updates to it are skipped).
  * - Provenance: synced items get source "peer" and source_name = the peer
  *   URL; added_by and added_at are the peer's.
+ * - Loops: two Cordons syncing from each other would bounce PDQ-only items
+ *   (hdb deduplicates MD5, SHA-256 and vPDQ, not PDQ) as a new copy each
+ *   round; --no-relay skips the items a peer got from its own peers.
  *
  * Concurrency: one `cordon sync` per (database, peer) at a time, enforced
  * by an flock() on "<db>.sync-<sha256(url) prefix>.lock" beside the
@@ -89,7 +92,7 @@ typedef struct {
     char key[KEY_MAX + 1];
     const char *bank;
     const char *db;
-    int follow, json;
+    int follow, json, no_relay;
     unsigned interval, limit, retries;
     long timeout;
     size_t max_bytes;
@@ -159,6 +162,10 @@ static void usage(FILE *f)
         "                    environment (neither shows in ps)\n"
         "  --bank NAME       only items of this bank (created here if "
         "missing)\n"
+        "  --no-relay        skip the peer's own synced copies (items it got\n"
+        "                    from its peers): two Cordons syncing from each\n"
+        "                    other need this, or PDQ-only items bounce\n"
+        "                    back and forth\n"
         "  --once            pull until caught up, then exit (default)\n"
         "  --follow          keep pulling every --interval seconds until\n"
         "                    SIGINT/SIGTERM\n"
@@ -749,7 +756,8 @@ static int classify(sync_t *s, const hdbjson_feed_t *f, int *act, size_t *nadd)
                 return -1;
             }
             hdb_free(cur);
-        } else if (e.state == M_DUP || p->deleted) {
+        } else if (e.state == M_DUP || p->deleted ||
+                   (s->o->no_relay && p->prov.source == HDB_SOURCE_PEER)) {
             s->round.skipped++;
         } else if (!wanted) {
             s->round.filtered++;
@@ -1337,7 +1345,8 @@ int cmd_sync(int argc, char **argv)
         O_RETRIES,
         O_MAXBYTES,
         O_DB,
-        O_JSON
+        O_JSON,
+        O_NORELAY
     };
     static const struct option lopts[] = {
         {"from", required_argument, NULL, O_FROM},
@@ -1353,6 +1362,7 @@ int cmd_sync(int argc, char **argv)
         {"max-bytes", required_argument, NULL, O_MAXBYTES},
         {"db", required_argument, NULL, O_DB},
         {"json", no_argument, NULL, O_JSON},
+        {"no-relay", no_argument, NULL, O_NORELAY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     sync_opts_t o;
@@ -1417,6 +1427,9 @@ int cmd_sync(int argc, char **argv)
             break;
         case O_JSON:
             o.json = 1;
+            break;
+        case O_NORELAY:
+            o.no_relay = 1;
             break;
         case 'h':
             usage(stdout);

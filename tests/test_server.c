@@ -1179,6 +1179,42 @@ TEST(feed)
     resp_free(&r);
 }
 
+/* `cordon sync` replicates from this server's feed. */
+TEST(sync_from_server)
+{
+    const char *replica = tu_path("%s/replica.db", tu_tmpdir());
+    char *out = NULL;
+    int rc = tu_run(&out,
+                    "'%s' sync --from http://127.0.0.1:%d --key %s --db '%s' "
+                    "--limit 3 --retries 0 2>&1",
+                    tu_cordon_bin(), g_port, T_MATCHER, replica);
+    CHECK_EQ(rc, 2); /* a matcher key may not read the feed */
+    free(out);
+    out = NULL;
+    rc = tu_run(&out,
+                "'%s' sync --from http://127.0.0.1:%d --key %s --db '%s' "
+                "--limit 3 2>&1",
+                tu_cordon_bin(), g_port, T_ADMIN, replica);
+    CHECK_MSG(rc == 0, "sync: %s", out ? out : "");
+    free(out);
+    hdb_t *rdb = NULL;
+    hdb_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.readonly = 1;
+    REQUIRE(hdb_open(replica, &o, &rdb) == CORDON_OK);
+    hdb_bank_t *a = NULL, *b = NULL;
+    CHECK_EQ(hdb_bank_get(g_db, "CHECK_BANK", &a), CORDON_OK);
+    CHECK_EQ(hdb_bank_get(rdb, "CHECK_BANK", &b), CORDON_OK);
+    if (a && b) {
+        CHECK_GT(a->nitems, 5);
+        CHECK_EQ(b->nitems, a->nitems);
+        CHECK_STREQ(b->default_action, a->default_action);
+    }
+    hdb_free(a);
+    hdb_free(b);
+    hdb_close(rdb);
+}
+
 TEST(metrics)
 {
     resp_t r;
@@ -1393,6 +1429,7 @@ int main(int argc, char **argv)
     RUN(concurrent_checks_while_curating);
     RUN(other_process_writes_go_live);
     RUN(feed);
+    RUN(sync_from_server);
     RUN(metrics);
     RUN(connection_limits_and_timeouts);
     RUN(graceful_stop);

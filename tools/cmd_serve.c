@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "db_common.h"
 #include "server.h"
 
 static void usage(FILE *f)
@@ -39,14 +40,6 @@ static void usage(FILE *f)
         "  --no-sync            do not fsync writes (tests, benchmarks)\n"
         "  --quiet              no access log\n"
         "  -h, --help           this help\n");
-}
-
-static const char *db_path(const char *opt)
-{
-    if (opt)
-        return opt;
-    const char *env = getenv("CORDON_DB");
-    return env && *env ? env : "cordon.db";
 }
 
 /* "123", "64K", "64M", "1G". */
@@ -184,7 +177,7 @@ int cmd_serve(int argc, char **argv)
      * across its pool). */
     if (s.cfg.max_conns < s.cfg.threads)
         s.cfg.max_conns = s.cfg.threads;
-    s.cfg.db_path = db_path(dbopt);
+    s.cfg.db_path = cli_db_path(dbopt);
 
     /* Signals are taken synchronously by this thread; every thread started
      * from here on inherits the blocked mask. */

@@ -242,20 +242,6 @@ typedef struct {
     unsigned warnings;
 } vctx_t;
 
-/* Any FFmpeg error code to ours, for the cases that stop decoding. */
-static int map_averr(int averr)
-{
-    if (averr == AVERROR(ENOMEM))
-        return CORDON_ENOMEM;
-    if (averr == AVERROR_EOF)
-        return CORDON_ETRUNC;
-    if (averr == AVERROR_INVALIDDATA)
-        return CORDON_ECORRUPT;
-    if (averr == AVERROR_DECODER_NOT_FOUND || averr == AVERROR_PATCHWELCOME)
-        return CORDON_EFORMAT;
-    return CORDON_EDECODE;
-}
-
 static int too_big(const cordon_video_opts_t *o, int w, int h)
 {
     if (w <= 0 || h <= 0)
@@ -795,11 +781,25 @@ static int settle_all(vctx_t *v)
 
 /* ---- Decode loop ------------------------------------------------------- */
 
+/* Damage is noted and decoding goes on. With frames skipped, a frame that
+ * fails to decode makes the numbering uncertain (would a full decode have
+ * output it?), so the input is decoded again in full for exact numbers. */
+static int note_corrupt(vctx_t *v)
+{
+    v->warnings |= CORDON_VIDEO_WARN_CORRUPT;
+    return v->skipped_any ? RESTART : CORDON_OK;
+}
+
 static int on_frame(vctx_t *v, AVFrame *f)
 {
     v->decoded++;
-    if ((f->flags & AV_FRAME_FLAG_CORRUPT) || f->decode_error_flags)
-        v->warnings |= CORDON_VIDEO_WARN_CORRUPT;
+    if ((f->flags & AV_FRAME_FLAG_CORRUPT) || f->decode_error_flags) {
+        int rc = note_corrupt(v);
+        if (rc) {
+            av_frame_unref(f);
+            return rc;
+        }
+    }
     if (too_big(v->o, f->width, f->height))
         return CORDON_ELIMIT_PIXELS;
     uint64_t n;
@@ -814,6 +814,7 @@ static int on_frame(vctx_t *v, AVFrame *f)
  * failure: they are noted and decoding goes on. */
 static int drain(vctx_t *v)
 {
+    int errors = 0;
     for (;;) {
         int err = avcodec_receive_frame(v->cc, v->frame);
         if (err == AVERROR(EAGAIN) || err == AVERROR_EOF)
@@ -821,9 +822,13 @@ static int drain(vctx_t *v)
         if (err == AVERROR(ENOMEM))
             return CORDON_ENOMEM;
         if (err < 0) {
-            v->warnings |= CORDON_VIDEO_WARN_CORRUPT;
-            if (err != AVERROR_INVALIDDATA)
-                return map_averr(err);
+            int rc = note_corrupt(v);
+            if (rc)
+                return rc;
+            /* A decoder that keeps failing without consuming input must
+             * not spin us forever; the next packet gives it new data. */
+            if (++errors >= 64)
+                return CORDON_OK;
             continue;
         }
         int rc = on_frame(v, v->frame);
@@ -845,9 +850,9 @@ static int send_pkt(vctx_t *v, const AVPacket *pkt)
         if (err == AVERROR(ENOMEM))
             return CORDON_ENOMEM;
         if (err < 0 && err != AVERROR_EOF) {
-            v->warnings |= CORDON_VIDEO_WARN_CORRUPT;
-            if (err != AVERROR_INVALIDDATA)
-                return map_averr(err);
+            int rc = note_corrupt(v);
+            if (rc)
+                return rc;
         }
         return drain(v);
     }

@@ -17,13 +17,21 @@ endif
 
 VERSION := 0.1.0
 PKGS := libturbojpeg libpng libavformat libavcodec libavutil libswscale lmdb libcrypto jansson libmicrohttpd
-TEST_PKGS := libcurl
+TEST_PKGS := libcurl zlib
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
 OPT ?= -O2
+# V=1 shows full command lines.
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-7s %s\n' $(1) $(2)
+endif
 # -ffp-contract=off: the PDQ reference is built without fused multiply-add,
 # and contracting a*b+c changes the last bits of a hash.
 CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) -g -fPIC \
@@ -70,41 +78,49 @@ benches: $(BENCH_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/engine/%_avx2.o: engine/%_avx2.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(AVX2_FLAGS) -c $< -o $@
 
 $(BUILD)/engine/%_avx512.o: engine/%_avx512.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(AVX512_FLAGS) -c $< -o $@
 
 $(BUILD)/libcordon.a: $(LIB_OBJ)
+	$(call msg,AR,$@)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/libcordon.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libcordon.so.0 $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -shared -Wl,-soname,libcordon.so.0 $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/include/cordon.h: engine/cordon.h $(wildcard engine/cordon_*.h hashdb/*.h)
 	@mkdir -p $(BUILD)/include
-	cp engine/cordon*.h hashdb/*.h $(BUILD)/include/ 2>/dev/null || cp engine/cordon*.h $(BUILD)/include/
+	$(Q)cp engine/cordon*.h $(wildcard hashdb/*.h) $(BUILD)/include/
 
 $(BUILD)/cordon.pc: Makefile
 	@mkdir -p $(BUILD)
 	@printf 'prefix=/usr/local\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include/cordon\n\nName: cordon\nDescription: Perceptual-hash media matching engine\nVersion: $(VERSION)\nRequires.private: $(PKGS)\nLibs: -L$${libdir} -lcordon\nLibs.private: -lm -pthread\nCflags: -I$${includedir}\n' > $@
 
 $(BUILD)/cordon: $(TOOL_OBJ) $(BUILD)/libcordon.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libcordon.a $(LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libcordon.a $(LIBS)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(BUILD)/libcordon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(TEST_HELPER_OBJ) $(BUILD)/libcordon.a $(ALL_LDFLAGS) $(LIBS) $(TEST_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(TEST_HELPER_OBJ) $(BUILD)/libcordon.a $(ALL_LDFLAGS) $(LIBS) $(TEST_LIBS)
 
 $(BUILD)/bench/%: benchmarks/%.c $(BUILD)/libcordon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcordon.a $(ALL_LDFLAGS) $(LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcordon.a $(ALL_LDFLAGS) $(LIBS)
 
 # The suite, then the same suite under AddressSanitizer + UBSan.
 test: deps

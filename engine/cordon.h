@@ -20,6 +20,6 @@
 #include "cordon_pdq.h"
 
 /** The library version, e.g. "0.1.0". */
-const char *cordon_version(void);
+CORDON_API const char *cordon_version(void);
 
 #endif

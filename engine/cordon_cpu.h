@@ -10,6 +10,8 @@
 #ifndef CORDON_CPU_H
 #define CORDON_CPU_H
 
+#include "cordon_error.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -21,17 +23,17 @@ enum {
 };
 
 /** The cached mask of CPU features Cordon may use. Thread-safe. */
-unsigned cordon_cpu_features(void);
+CORDON_API unsigned cordon_cpu_features(void);
 
 /**
  * Restricts the features used from now on to mask & (what the CPU has), for
  * tests and benchmarks that compare paths. Not to be called while other
  * threads hash. Returns the resulting mask.
  */
-unsigned cordon_cpu_set_features(unsigned mask);
+CORDON_API unsigned cordon_cpu_set_features(unsigned mask);
 
 /** Name of the widest path in use: "scalar", "avx2" or "avx512". */
-const char *cordon_cpu_path_name(void);
+CORDON_API const char *cordon_cpu_path_name(void);
 
 #ifdef __cplusplus
 }

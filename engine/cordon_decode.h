@@ -15,6 +15,8 @@
 #define CORDON_DECODE_H
 
 #include <stddef.h>
+
+#include "cordon_error.h"
 #include <stdint.h>
 
 #include "cordon_pdq.h"
@@ -59,13 +61,13 @@ typedef struct {
 } cordon_image_t;
 
 /** Fills opts with the safe defaults above (canonical, not fast). */
-void cordon_decode_opts_default(cordon_decode_opts_t *opts);
+CORDON_API void cordon_decode_opts_default(cordon_decode_opts_t *opts);
 
 /** Detects a still-image format from the first bytes; UNKNOWN otherwise. */
-cordon_format_t cordon_sniff_image(const uint8_t *buf, size_t len);
+CORDON_API cordon_format_t cordon_sniff_image(const uint8_t *buf, size_t len);
 
 /** Lower-case name of a format: "jpeg", "png", ..., "unknown". */
-const char *cordon_format_name(cordon_format_t fmt);
+CORDON_API const char *cordon_format_name(cordon_format_t fmt);
 
 /**
  * Decodes a still image.
@@ -78,14 +80,35 @@ const char *cordon_format_name(cordon_format_t fmt);
  *         CORDON_EFORMAT (not a still image we know); CORDON_ELIMIT_PIXELS;
  *         CORDON_EDIMENSIONS; CORDON_ETRUNC; CORDON_ECORRUPT; CORDON_ENOMEM.
  */
-int cordon_decode_image(const uint8_t *buf, size_t len,
+CORDON_API int cordon_decode_image(const uint8_t *buf, size_t len,
                         const cordon_decode_opts_t *opts, cordon_image_t *out);
 
+/* A reusable decoder: keeps its library handles and pixel buffer between
+ * calls, so that decoding many images does not allocate (and fault in)
+ * fresh memory each time. One decoder per thread. */
+typedef struct cordon_decoder cordon_decoder_t;
+
+/** Creates a decoder. Returns CORDON_OK, CORDON_EINVAL or CORDON_ENOMEM. */
+CORDON_API int cordon_decoder_create(cordon_decoder_t **out);
+
+/** Frees a decoder and the pixels it last returned; NULL is a no-op. */
+CORDON_API void cordon_decoder_free(cordon_decoder_t *d);
+
+/**
+ * As cordon_decode_image(), but the pixels in *out belong to the decoder:
+ * they stay valid until the next call on d or cordon_decoder_free(d), and
+ * must not be passed to cordon_image_free().
+ */
+CORDON_API int cordon_decoder_decode(cordon_decoder_t *d, const uint8_t *buf,
+                                     size_t len,
+                                     const cordon_decode_opts_t *opts,
+                                     cordon_image_t *out);
+
 /** Releases the pixels of an image; safe on a zeroed struct. */
-void cordon_image_free(cordon_image_t *img);
+CORDON_API void cordon_image_free(cordon_image_t *img);
 
 /** The decoded pixels as a plane for cordon_pdq_compute(). */
-cordon_plane_t cordon_image_plane(const cordon_image_t *img);
+CORDON_API cordon_plane_t cordon_image_plane(const cordon_image_t *img);
 
 #ifdef __cplusplus
 }

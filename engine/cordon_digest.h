@@ -8,6 +8,8 @@
 #define CORDON_DIGEST_H
 
 #include <stddef.h>
+
+#include "cordon_error.h"
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -19,16 +21,16 @@ extern "C" {
 
 /** MD5 and SHA-256 of buf in one call. Returns CORDON_OK or CORDON_EINTERNAL
  *  if libcrypto fails. Either output may be NULL to skip it. */
-int cordon_digest(const uint8_t *buf, size_t len,
+CORDON_API int cordon_digest(const uint8_t *buf, size_t len,
                   uint8_t md5[CORDON_MD5_LEN],
                   uint8_t sha256[CORDON_SHA256_LEN]);
 
 /** Writes 2*n lower-case hex digits and a NUL into out. */
-void cordon_hex_encode(const uint8_t *bytes, size_t n, char *out);
+CORDON_API void cordon_hex_encode(const uint8_t *bytes, size_t n, char *out);
 
 /** Parses exactly 2*n hex digits of hex (length len) into bytes.
  *  Returns CORDON_OK or CORDON_EHEX. */
-int cordon_hex_decode(const char *hex, size_t len, uint8_t *bytes, size_t n);
+CORDON_API int cordon_hex_decode(const char *hex, size_t len, uint8_t *bytes, size_t n);
 
 #ifdef __cplusplus
 }

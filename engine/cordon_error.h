@@ -15,6 +15,13 @@
 extern "C" {
 #endif
 
+/* Marks the functions libcordon.so exports; everything else is hidden. */
+#if defined(__GNUC__)
+#define CORDON_API __attribute__((visibility("default")))
+#else
+#define CORDON_API
+#endif
+
 /* X(NAME, value, message) */
 #define CORDON_ERRNO_MAP(X)                                                    \
     X(EINVAL, -1, "invalid argument")                                          \
@@ -52,10 +59,10 @@ typedef enum {
 } cordon_err_t;
 
 /** Human-readable message for an error code; never NULL, static storage. */
-const char *cordon_strerror(int err);
+CORDON_API const char *cordon_strerror(int err);
 
 /** Symbolic name ("CORDON_ETRUNC") of an error code; never NULL, static. */
-const char *cordon_errname(int err);
+CORDON_API const char *cordon_errname(int err);
 
 #ifdef __cplusplus
 }

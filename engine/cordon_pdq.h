@@ -15,6 +15,8 @@
 #define CORDON_PDQ_H
 
 #include <stddef.h>
+
+#include "cordon_error.h"
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -78,7 +80,7 @@ typedef struct {
  * plane. Returns 0 if the dimensions are not positive or the size would
  * overflow. The amount grows with the width only (rows are streamed).
  */
-size_t cordon_pdq_scratch_size(int width, int height);
+CORDON_API size_t cordon_pdq_scratch_size(int width, int height);
 
 /**
  * Computes the canonical PDQ hash and quality of a plane.
@@ -91,7 +93,7 @@ size_t cordon_pdq_scratch_size(int width, int height);
  * @return CORDON_OK, CORDON_EINVAL (NULL pointers, bad format or stride,
  *         non-positive size) or CORDON_ESCRATCH (scratch too small).
  */
-int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
+CORDON_API int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
                        size_t scratch_size, cordon_pdq_result_t *out);
 
 /**
@@ -99,27 +101,27 @@ int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
  * DCT block, without touching pixels. out[CORDON_DIH_ORIGINAL] equals the
  * hash computed by cordon_pdq_compute().
  */
-void cordon_pdq_dihedral(const cordon_pdq_dct_t *dct,
+CORDON_API void cordon_pdq_dihedral(const cordon_pdq_dct_t *dct,
                          cordon_hash256_t out[CORDON_DIH_COUNT]);
 
 /** Thresholds a DCT block at its lower median into a hash. */
-void cordon_pdq_threshold(const cordon_pdq_dct_t *dct, cordon_hash256_t *out);
+CORDON_API void cordon_pdq_threshold(const cordon_pdq_dct_t *dct, cordon_hash256_t *out);
 
 /** Lower-case name of a dihedral variant: "original", "rot90", ... */
-const char *cordon_dihedral_name(cordon_dihedral_t d);
+CORDON_API const char *cordon_dihedral_name(cordon_dihedral_t d);
 
 /**
  * Parses exactly 64 hex digits (either case) into a hash.
  * @return CORDON_OK or CORDON_EHEX (wrong length or a non-hex character).
  */
-int cordon_hash_from_hex(const char *hex, size_t len, cordon_hash256_t *out);
+CORDON_API int cordon_hash_from_hex(const char *hex, size_t len, cordon_hash256_t *out);
 
 /** Formats a hash as 64 lower-case hex digits plus a NUL terminator. */
-void cordon_hash_to_hex(const cordon_hash256_t *h,
+CORDON_API void cordon_hash_to_hex(const cordon_hash256_t *h,
                         char out[CORDON_HASH_HEX_LEN + 1]);
 
 /** Hamming distance between two hashes, 0..256. */
-int cordon_hash_distance(const cordon_hash256_t *a, const cordon_hash256_t *b);
+CORDON_API int cordon_hash_distance(const cordon_hash256_t *a, const cordon_hash256_t *b);
 
 #ifdef __cplusplus
 }

@@ -61,6 +61,38 @@ const char *cordon_format_name(cordon_format_t fmt)
     return "unknown";
 }
 
+uint8_t *cordon__decoder_reserve(cordon_decoder_t *d, size_t n)
+{
+    if (n > d->cap) {
+        /* No realloc: the old pixels are never needed again. */
+        free(d->px);
+        d->cap = 0;
+        d->px = malloc(n);
+        if (!d->px)
+            return NULL;
+        d->cap = n;
+    }
+    return d->px;
+}
+
+int cordon_decoder_create(cordon_decoder_t **out)
+{
+    if (!out)
+        return CORDON_EINVAL;
+    *out = calloc(1, sizeof **out);
+    return *out ? CORDON_OK : CORDON_ENOMEM;
+}
+
+void cordon_decoder_free(cordon_decoder_t *d)
+{
+    if (!d)
+        return;
+    if (d->tj)
+        tjDestroy(d->tj);
+    free(d->px);
+    free(d);
+}
+
 void cordon_image_free(cordon_image_t *img)
 {
     if (img) {
@@ -90,29 +122,83 @@ int cordon__check_dims(const cordon_decode_opts_t *o, long long w, long long h)
 
 /* ---- JPEG ------------------------------------------------------------ */
 
-/* True when the JPEG carries an Adobe APP14 segment: Adobe applications
- * store CMYK inverted (0 = full ink). Walks markers up to the first SOS. */
-static int jpeg_has_adobe_marker(const uint8_t *b, size_t n)
+/* What the marker walk learns before TurboJPEG sees the bytes. */
+typedef struct {
+    int width, height;
+    int adobe; /* an Adobe APP14 segment: CMYK is stored inverted */
+    size_t sos; /* offset of the first start-of-scan marker */
+} jpeg_info_t;
+
+/* True when an EOI marker follows the first scan. Inside entropy-coded
+ * data 0xFF is always followed by 0x00 or a restart marker, so FF D9 there
+ * can only be the real end of the image. */
+static int jpeg_has_eoi(const uint8_t *b, size_t n, size_t from)
 {
-    size_t i = 2;
-    while (i + 4 <= n) {
-        if (b[i] != 0xFF)
-            return 0;
-        uint8_t m = b[i + 1];
-        if (m == 0xFF) {
-            i++;
-            continue;
-        }
-        if (m == 0xDA || m == 0xD9)
-            return 0;
-        size_t seglen = ((size_t)b[i + 2] << 8) | b[i + 3];
-        if (seglen < 2 || i + 2 + seglen > n)
-            return 0;
-        if (m == 0xEE && seglen >= 2 + 5 && memcmp(b + i + 4, "Adobe", 5) == 0)
+    for (size_t i = n; i-- > from + 1;)
+        if (b[i] == 0xD9 && b[i - 1] == 0xFF)
             return 1;
-        i += 2 + seglen;
-    }
     return 0;
+}
+
+static unsigned be16(const uint8_t *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+/*
+ * Walks the JPEG markers from SOI to the first SOS, so that a cut-off file
+ * is told apart from a corrupt one and the frame size is known before
+ * anything else happens. Returns CORDON_OK, CORDON_ETRUNC (the bytes end
+ * inside the headers) or CORDON_ECORRUPT.
+ */
+static int jpeg_walk_headers(const uint8_t *b, size_t n, jpeg_info_t *ji)
+{
+    size_t pos = 2;
+    int have_sof = 0;
+    memset(ji, 0, sizeof *ji);
+    for (;;) {
+        if (pos >= n)
+            return CORDON_ETRUNC;
+        if (b[pos] != 0xFF)
+            return CORDON_ECORRUPT;
+        while (pos < n && b[pos] == 0xFF) /* fill bytes */
+            pos++;
+        if (pos >= n)
+            return CORDON_ETRUNC;
+        unsigned m = b[pos++];
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD8))
+            continue; /* standalone markers */
+        if (m == 0xD9 || m == 0x00)
+            return CORDON_ECORRUPT; /* EOI or a stuffed zero in headers */
+        if (pos + 2 > n)
+            return CORDON_ETRUNC;
+        size_t len = be16(b + pos);
+        if (len < 2)
+            return CORDON_ECORRUPT;
+        int is_sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 &&
+                     m != 0xCC;
+        if (is_sof) {
+            if (len < 8)
+                return CORDON_ECORRUPT;
+            if (pos + 7 > n)
+                return CORDON_ETRUNC;
+            ji->height = (int)be16(b + pos + 3);
+            ji->width = (int)be16(b + pos + 5);
+            have_sof = 1;
+        }
+        if (m == 0xEE && len >= 7 && pos + 7 <= n &&
+            memcmp(b + pos + 2, "Adobe", 5) == 0)
+            ji->adobe = 1;
+        if (m == 0xDA) {
+            if (pos + len > n)
+                return CORDON_ETRUNC;
+            ji->sos = pos;
+            return have_sof ? CORDON_OK : CORDON_ECORRUPT;
+        }
+        if (pos + len > n)
+            return CORDON_ETRUNC;
+        pos += len;
+    }
 }
 
 static uint8_t clip255(int v)
@@ -143,22 +229,31 @@ static void cmyk_to_rgb(uint8_t *px, int w, int h, size_t stride_in,
     }
 }
 
-static int decode_jpeg(const uint8_t *buf, size_t len,
+static int decode_jpeg(cordon_decoder_t *d, const uint8_t *buf, size_t len,
                        const cordon_decode_opts_t *o, cordon_image_t *out)
 {
     int rc = CORDON_OK;
-    uint8_t *px = NULL;
-    tjhandle tj = tjInitDecompress();
-    if (!tj)
+    uint8_t *px;
+    jpeg_info_t ji;
+    int walk = jpeg_walk_headers(buf, len, &ji);
+    /* A declared size over the limits is refused even when the rest of
+     * the file is missing or damaged. */
+    if (ji.width || ji.height) {
+        if ((rc = cordon__check_dims(o, ji.width, ji.height)) != CORDON_OK)
+            return rc;
+    }
+    if (walk != CORDON_OK)
+        return walk;
+    if (!d->tj && !(d->tj = tjInitDecompress()))
         return CORDON_ENOMEM;
+    tjhandle tj = d->tj;
     int w, h, subsamp, cs;
     if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp,
-                            &cs) != 0) {
-        rc = len < 600 ? CORDON_ETRUNC : CORDON_ECORRUPT;
+                            &cs) != 0 ||
+        w != ji.width || h != ji.height) {
+        rc = CORDON_ECORRUPT;
         goto fail;
     }
-    if ((rc = cordon__check_dims(o, w, h)) != CORDON_OK)
-        goto fail;
 
     int sw = w, sh = h;
     tjscalingfactor sf = {1, 1};
@@ -182,7 +277,7 @@ static int decode_jpeg(const uint8_t *buf, size_t len,
     int cmyk = (cs == TJCS_CMYK || cs == TJCS_YCCK);
     int pf = cs == TJCS_GRAY ? TJPF_GRAY : cmyk ? TJPF_CMYK : TJPF_RGB;
     size_t stride = (size_t)sw * (size_t)tjPixelSize[pf];
-    px = malloc(stride * (size_t)sh);
+    px = cordon__decoder_reserve(d, stride * (size_t)sh);
     if (!px) {
         rc = CORDON_ENOMEM;
         goto fail;
@@ -194,20 +289,25 @@ static int decode_jpeg(const uint8_t *buf, size_t len,
                       0) != 0) {
         const char *msg = tjGetErrorStr2(tj);
         if (tjGetErrorCode(tj) == TJERR_FATAL) {
-            rc = (msg && strstr(msg, "Premature end")) ? CORDON_ETRUNC
-                                                        : CORDON_ECORRUPT;
+            /* A file that also lacks its end marker was cut off. */
+            rc = (msg && strstr(msg, "Premature end")) ||
+                         !jpeg_has_eoi(buf, len, ji.sos)
+                     ? CORDON_ETRUNC
+                     : CORDON_ECORRUPT;
             goto fail;
         }
-        /* A recoverable warning. Missing data means a cut-off upload whose
-         * lower part is grey filler: reject it rather than hash filler. */
-        if (msg && strstr(msg, "Premature end")) {
+        /* A recoverable warning. libjpeg pads a cut-off file with grey
+         * (or, if progressive, stops refining it); reject that rather than
+         * hash filler. Warnings on complete files (extraneous bytes and
+         * the like) are tolerated, as other decoders tolerate them. */
+        if ((msg && strstr(msg, "Premature end")) ||
+            !jpeg_has_eoi(buf, len, ji.sos)) {
             rc = CORDON_ETRUNC;
             goto fail;
         }
     }
     if (cmyk) {
-        cmyk_to_rgb(px, sw, sh, stride, (size_t)sw * 3,
-                    jpeg_has_adobe_marker(buf, len));
+        cmyk_to_rgb(px, sw, sh, stride, (size_t)sw * 3, ji.adobe);
         stride = (size_t)sw * 3;
         pf = TJPF_RGB;
     }
@@ -219,11 +319,8 @@ static int decode_jpeg(const uint8_t *buf, size_t len,
     out->src_width = w;
     out->src_height = h;
     out->format = CORDON_FMT_JPEG;
-    tjDestroy(tj);
     return CORDON_OK;
 fail:
-    free(px);
-    tjDestroy(tj);
     return rc;
 }
 
@@ -260,9 +357,24 @@ static void png_on_warning(png_structp png, png_const_charp msg)
     (void)msg; /* colour-profile and similar warnings are irrelevant */
 }
 
-static int decode_png(const uint8_t *buf, size_t len,
+static int decode_png(cordon_decoder_t *d, const uint8_t *buf, size_t len,
                       const cordon_decode_opts_t *o, cordon_image_t *out)
 {
+    /* The IHDR chunk must come first; read the size from it directly so
+     * that limits hold even when the rest of the file is missing. */
+    if (len < 8 + 8 + 13)
+        return CORDON_ETRUNC;
+    if (memcmp(buf + 12, "IHDR", 4) != 0 || be16(buf + 8) != 0 ||
+        be16(buf + 10) != 13)
+        return CORDON_ECORRUPT;
+    uint32_t hw = (uint32_t)be16(buf + 16) << 16 | be16(buf + 18);
+    uint32_t hh = (uint32_t)be16(buf + 20) << 16 | be16(buf + 22);
+    if (hw > 0x7fffffffu || hh > 0x7fffffffu)
+        return CORDON_ECORRUPT;
+    int chk0 = cordon__check_dims(o, (long long)hw, (long long)hh);
+    if (chk0 != CORDON_OK)
+        return chk0;
+
     png_src_t src;
     memset(&src, 0, sizeof src);
     src.buf = buf;
@@ -324,7 +436,7 @@ static int decode_png(const uint8_t *buf, size_t len,
         rc = CORDON_ECORRUPT;
         goto fail;
     }
-    px = malloc(stride * h);
+    px = cordon__decoder_reserve(d, stride * h);
     rows = malloc(sizeof(png_bytep) * h);
     if (!px || !rows) {
         rc = CORDON_ENOMEM;
@@ -347,16 +459,15 @@ static int decode_png(const uint8_t *buf, size_t len,
     return CORDON_OK;
 fail:
     free(rows);
-    free(px);
     png_destroy_read_struct(&png, &info, NULL);
     return rc;
 }
 
-int cordon_decode_image(const uint8_t *buf, size_t len,
-                        const cordon_decode_opts_t *opts, cordon_image_t *out)
+int cordon_decoder_decode(cordon_decoder_t *d, const uint8_t *buf, size_t len,
+                          const cordon_decode_opts_t *opts, cordon_image_t *out)
 {
     cordon_decode_opts_t defaults;
-    if (!out)
+    if (!out || !d)
         return CORDON_EINVAL;
     memset(out, 0, sizeof *out);
     if (!opts) {
@@ -372,16 +483,33 @@ int cordon_decode_image(const uint8_t *buf, size_t len,
     cordon_format_t fmt = cordon_sniff_image(buf, len);
     switch (fmt) {
     case CORDON_FMT_JPEG:
-        return decode_jpeg(buf, len, opts, out);
+        return decode_jpeg(d, buf, len, opts, out);
     case CORDON_FMT_PNG:
-        return decode_png(buf, len, opts, out);
+        return decode_png(d, buf, len, opts, out);
     case CORDON_FMT_GIF:
     case CORDON_FMT_WEBP:
     case CORDON_FMT_BMP:
     case CORDON_FMT_TIFF:
-        return cordon__decode_ffmpeg_still(buf, len, fmt, opts, out);
+        return cordon__decode_ffmpeg_still(d, buf, len, fmt, opts, out);
     case CORDON_FMT_UNKNOWN:
         break;
     }
     return CORDON_EFORMAT;
+}
+
+int cordon_decode_image(const uint8_t *buf, size_t len,
+                        const cordon_decode_opts_t *opts, cordon_image_t *out)
+{
+    cordon_decoder_t d;
+    memset(&d, 0, sizeof d);
+    int rc = cordon_decoder_decode(&d, buf, len, opts, out);
+    if (d.tj)
+        tjDestroy(d.tj);
+    if (rc != CORDON_OK) {
+        free(d.px);
+        return rc;
+    }
+    /* The caller takes the decoder's buffer. */
+    out->pixels = d.px;
+    return CORDON_OK;
 }

@@ -63,7 +63,8 @@ done:
     return rc;
 }
 
-int cordon__decode_ffmpeg_still(const uint8_t *buf, size_t len,
+int cordon__decode_ffmpeg_still(cordon_decoder_t *d, const uint8_t *buf,
+                                size_t len,
                                 cordon_format_t fmtid,
                                 const cordon_decode_opts_t *o,
                                 cordon_image_t *out)
@@ -73,7 +74,7 @@ int cordon__decode_ffmpeg_still(const uint8_t *buf, size_t len,
     AVCodecContext *cc = NULL;
     AVFrame *frame = NULL;
     struct SwsContext *sws = NULL;
-    uint8_t *px = NULL;
+    uint8_t *px;
     int rc;
 
     if ((rc = cordon__avformat_open_mem(&src, &fmt)) != CORDON_OK)
@@ -120,7 +121,7 @@ int cordon__decode_ffmpeg_still(const uint8_t *buf, size_t len,
     enum AVPixelFormat dst_fmt = grey ? AV_PIX_FMT_GRAY8 : AV_PIX_FMT_RGB24;
     int w = frame->width, h = frame->height;
     size_t stride = (size_t)w * (grey ? 1 : 3);
-    px = malloc(stride * (size_t)h);
+    px = cordon__decoder_reserve(d, stride * (size_t)h);
     if (!px) {
         rc = CORDON_ENOMEM;
         goto fail;
@@ -150,10 +151,8 @@ int cordon__decode_ffmpeg_still(const uint8_t *buf, size_t len,
     out->src_width = w;
     out->src_height = h;
     out->format = fmtid;
-    px = NULL;
     rc = CORDON_OK;
 fail:
-    free(px);
     sws_freeContext(sws);
     av_frame_free(&frame);
     avcodec_free_context(&cc);

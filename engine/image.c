@@ -4,39 +4,87 @@
 #include "cordon_error.h"
 #include "cordon_image.h"
 
-int cordon_hash_image(const uint8_t *buf, size_t len,
-                      const cordon_decode_opts_t *opts,
-                      cordon_image_hashes_t *out)
+struct cordon_hasher {
+    cordon_decoder_t *dec;
+    void *scratch;
+    size_t scap;
+};
+
+int cordon_hasher_create(cordon_hasher_t **out)
+{
+    if (!out)
+        return CORDON_EINVAL;
+    cordon_hasher_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return CORDON_ENOMEM;
+    int rc = cordon_decoder_create(&h->dec);
+    if (rc != CORDON_OK) {
+        free(h);
+        return rc;
+    }
+    *out = h;
+    return CORDON_OK;
+}
+
+void cordon_hasher_free(cordon_hasher_t *h)
+{
+    if (!h)
+        return;
+    cordon_decoder_free(h->dec);
+    free(h->scratch);
+    free(h);
+}
+
+int cordon_hasher_pdq(cordon_hasher_t *h, const cordon_plane_t *plane,
+                      cordon_pdq_result_t *out)
+{
+    size_t need = cordon_pdq_scratch_size(plane->width, plane->height);
+    if (need > h->scap) {
+        free(h->scratch);
+        h->scap = 0;
+        if (!(h->scratch = malloc(need)))
+            return CORDON_ENOMEM;
+        h->scap = need;
+    }
+    return cordon_pdq_compute(plane, h->scratch, h->scap, out);
+}
+
+int cordon_hasher_image(cordon_hasher_t *h, const uint8_t *buf, size_t len,
+                        const cordon_decode_opts_t *opts,
+                        cordon_image_hashes_t *out)
 {
     cordon_image_t img;
-    void *scratch = NULL;
     cordon_pdq_result_t res;
     int rc;
 
-    if (!out)
+    if (!h || !out)
         return CORDON_EINVAL;
     memset(out, 0, sizeof *out);
-    if ((rc = cordon_decode_image(buf, len, opts, &img)) != CORDON_OK)
+    if ((rc = cordon_decoder_decode(h->dec, buf, len, opts, &img)) != CORDON_OK)
         return rc;
-    size_t need = cordon_pdq_scratch_size(img.width, img.height);
-    scratch = malloc(need);
-    if (!scratch) {
-        rc = CORDON_ENOMEM;
-        goto fail;
-    }
     cordon_plane_t plane = cordon_image_plane(&img);
-    if ((rc = cordon_pdq_compute(&plane, scratch, need, &res)) != CORDON_OK)
-        goto fail;
+    if ((rc = cordon_hasher_pdq(h, &plane, &res)) != CORDON_OK)
+        return rc;
     if ((rc = cordon_digest(buf, len, out->md5, out->sha256)) != CORDON_OK)
-        goto fail;
+        return rc;
     out->pdq = res.hash;
     out->quality = res.quality;
     cordon_pdq_dihedral(&res.dct, out->dihedral);
     out->width = img.src_width;
     out->height = img.src_height;
     out->format = img.format;
-fail:
-    free(scratch);
-    cordon_image_free(&img);
+    return CORDON_OK;
+}
+
+int cordon_hash_image(const uint8_t *buf, size_t len,
+                      const cordon_decode_opts_t *opts,
+                      cordon_image_hashes_t *out)
+{
+    cordon_hasher_t *h;
+    int rc = cordon_hasher_create(&h);
+    if (rc != CORDON_OK)
+        return rc;
+    rc = cordon_hasher_image(h, buf, len, opts, out);
+    cordon_hasher_free(h);
     return rc;
 }

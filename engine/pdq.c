@@ -29,12 +29,14 @@ size_t cordon__pdq_scratch_floats(int width, int height)
 {
     size_t pitch = cordon__pdq_pitch(width);
     size_t wy = (size_t)window_of(height);
-    /* Full-width rows: a ring of wy + 1 + 16 row-filtered rows, 16 rows of
-     * luma, 16 rows of column-filtered output, the column sums and one row
-     * of row-filtered output. The 16s give the 8-row SIMD blocks room. */
-    size_t full_rows = (wy + 1 + 16) + 16 + 16 + 1 + 1;
-    /* 64-wide rows for the second column pass: ring, sums, output. */
-    size_t narrow = 64 * ((wy + 1 + 16) + 2 + 16);
+    /* Full-width rows: a ring of wy + 1 + BLOCK row-filtered rows, the
+     * column sums, three blocks of BLOCK rows for the SIMD path (transposed
+     * input, transposed output, column-filtered rows) and two spare rows.
+     * The generic path uses a subset of this. */
+    size_t full_rows = (wy + 1 + CORDON__PDQ_BLOCK) + 1 + 3 * CORDON__PDQ_BLOCK + 2;
+    /* 64-wide rows for the second column pass: ring, sums, output, and the
+     * SIMD path's block of sampled values. */
+    size_t narrow = 64 * ((wy + 1 + CORDON__PDQ_BLOCK) + 2 + CORDON__PDQ_BLOCK);
     return full_rows * pitch + narrow;
 }
 
@@ -70,7 +72,7 @@ void cordon__pdq_luma_row(const cordon_plane_t *img, int y, float *out)
 
 /* One 1-D box pass over n contiguous samples with window w, in the
  * reference's four phases. `cnt` always equals the samples in `sum`. */
-static void box_1d(const float *in, float *out, int n, int w)
+void cordon__box_1d(const float *in, float *out, int n, int w)
 {
     int half = (w + 2) / 2;
     float sum = 0.0f;
@@ -103,30 +105,22 @@ static void box_1d(const float *in, float *out, int n, int w)
  * oldest). Columns are independent, so the inner loops run across columns
  * and vectorise without changing any column's arithmetic.
  */
-typedef struct {
-    int n, w, half, cols;
-    size_t pitch;
-    int ring_rows;
-    float *ring; /* ring_rows x pitch */
-    float *sum;  /* cols */
-} colbox_t;
-
-static float *colbox_slot(colbox_t *c, int row)
+float *cordon__colbox_slot(cordon__colbox_t *c, int row)
 {
     return c->ring + (size_t)(row % c->ring_rows) * c->pitch;
 }
 
 /* Row k (already stored in its slot) arrives; returns 1 and fills out with
  * output row *orow when the pass emits one. */
-static int colbox_push(colbox_t *c, int k, float *out, int *orow)
+int cordon__colbox_push(cordon__colbox_t *c, int k, float *out, int *orow)
 {
-    const float *in = colbox_slot(c, k);
+    const float *in = cordon__colbox_slot(c, k);
     float *sum = c->sum;
     int cols = c->cols;
     if (k == 0)
         memset(sum, 0, (size_t)cols * sizeof *sum);
     if (k >= c->w) {
-        const float *old = colbox_slot(c, k - c->w);
+        const float *old = cordon__colbox_slot(c, k - c->w);
         for (int x = 0; x < cols; x++) {
             sum[x] += in[x];
             sum[x] -= old[x];
@@ -145,9 +139,9 @@ static int colbox_push(colbox_t *c, int k, float *out, int *orow)
 }
 
 /* After the last row: phase 4, step t (0 .. half-2). */
-static void colbox_tail(colbox_t *c, int t, float *out, int *orow)
+void cordon__colbox_tail(cordon__colbox_t *c, int t, float *out, int *orow)
 {
-    const float *old = colbox_slot(c, c->n - c->w + t);
+    const float *old = cordon__colbox_slot(c, c->n - c->w + t);
     float *sum = c->sum;
     float cnt = (float)(c->w - 1 - t);
     for (int x = 0; x < c->cols; x++) {
@@ -159,8 +153,8 @@ static void colbox_tail(colbox_t *c, int t, float *out, int *orow)
 
 /* Stores a finished (fully filtered) row at the sample columns into the
  * rows of the 64x64 output that sample it. */
-static void emit_final(const cordon__pdq_geom_t *g, int row, const float *v,
-                       float out[64][64])
+void cordon__pdq_emit_final(const cordon__pdq_geom_t *g, int row,
+                            const float *v, float out[64][64])
 {
     for (int i = 0; i < 64; i++)
         if (g->sample_row[i] == row)
@@ -169,26 +163,26 @@ static void emit_final(const cordon__pdq_geom_t *g, int row, const float *v,
 
 /* Second row pass on one column-filtered row, then the second column pass
  * on the 64 sampled columns. */
-static void stage2_row(const cordon__pdq_geom_t *g, colbox_t *c2,
+static void stage2_row(const cordon__pdq_geom_t *g, cordon__colbox_t *c2,
                        const float *c1row, float *tmp, float *c2out,
                        float out[64][64], int row)
 {
-    box_1d(c1row, tmp, g->width, g->win_x);
-    float *slot = colbox_slot(c2, row);
+    cordon__box_1d(c1row, tmp, g->width, g->win_x);
+    float *slot = cordon__colbox_slot(c2, row);
     for (int j = 0; j < 64; j++)
         slot[j] = tmp[g->sample_col[j]];
     int orow;
-    if (colbox_push(c2, row, c2out, &orow))
-        emit_final(g, orow, c2out, out);
+    if (cordon__colbox_push(c2, row, c2out, &orow))
+        cordon__pdq_emit_final(g, orow, c2out, out);
 }
 
-static void stage2_finish(const cordon__pdq_geom_t *g, colbox_t *c2,
+static void stage2_finish(const cordon__pdq_geom_t *g, cordon__colbox_t *c2,
                           float *c2out, float out[64][64])
 {
     int orow;
     for (int t = 0; t < c2->half - 1; t++) {
-        colbox_tail(c2, t, c2out, &orow);
-        emit_final(g, orow, c2out, out);
+        cordon__colbox_tail(c2, t, c2out, &orow);
+        cordon__pdq_emit_final(g, orow, c2out, out);
     }
 }
 
@@ -199,9 +193,9 @@ void cordon__pdq_filter_generic(const cordon_plane_t *img,
     int W = g->width, H = g->height;
     size_t pitch = cordon__pdq_pitch(W);
     float *p = scratch;
-    colbox_t c1 = {H, g->win_y, g->half_y, W, pitch, g->win_y + 1, NULL,
+    cordon__colbox_t c1 = {H, g->win_y, g->half_y, W, pitch, g->win_y + 1, NULL,
                    NULL};
-    colbox_t c2 = {H, g->win_y, g->half_y, 64, 64, g->win_y + 1, NULL, NULL};
+    cordon__colbox_t c2 = {H, g->win_y, g->half_y, 64, 64, g->win_y + 1, NULL, NULL};
     c1.ring = p, p += (size_t)c1.ring_rows * pitch;
     c1.sum = p, p += pitch;
     float *luma = p;
@@ -217,18 +211,18 @@ void cordon__pdq_filter_generic(const cordon_plane_t *img,
     int orow;
     for (int y = 0; y < H; y++) {
         cordon__pdq_luma_row(img, y, luma);
-        box_1d(luma, colbox_slot(&c1, y), W, g->win_x);
-        if (colbox_push(&c1, y, c1out, &orow))
+        cordon__box_1d(luma, cordon__colbox_slot(&c1, y), W, g->win_x);
+        if (cordon__colbox_push(&c1, y, c1out, &orow))
             stage2_row(g, &c2, c1out, tmp, c2out, out, orow);
     }
     for (int t = 0; t < c1.half - 1; t++) {
-        colbox_tail(&c1, t, c1out, &orow);
+        cordon__colbox_tail(&c1, t, c1out, &orow);
         stage2_row(g, &c2, c1out, tmp, c2out, out, orow);
     }
     stage2_finish(g, &c2, c2out, out);
 }
 
-static void geom_init(cordon__pdq_geom_t *g, int W, int H)
+void cordon__pdq_geom_init(cordon__pdq_geom_t *g, int W, int H)
 {
     g->width = W;
     g->height = H;
@@ -352,8 +346,11 @@ int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
             cordon__pdq_luma_row(img, y, a[y]);
     } else {
         cordon__pdq_geom_t g;
-        geom_init(&g, img->width, img->height);
-        cordon__pdq_filter_generic(img, &g, fs, a);
+        cordon__pdq_geom_init(&g, img->width, img->height);
+        if (cordon_cpu_features() & CORDON_CPU_AVX2)
+            cordon__pdq_filter_avx2(img, &g, fs, a);
+        else
+            cordon__pdq_filter_generic(img, &g, fs, a);
     }
     out->quality = quality_of(a);
     dct_16x16(a, &out->dct);
@@ -377,13 +374,13 @@ void cordon_pdq_dihedral(const cordon_pdq_dct_t *dct,
                     v = b[i][j];
                     break;
                 case CORDON_DIH_ROT90:
-                    v = (j & 1) ? b[j][i] : -b[j][i];
+                    v = (i & 1) ? b[j][i] : -b[j][i];
                     break;
                 case CORDON_DIH_ROT180:
                     v = ((i + j) & 1) ? -b[i][j] : b[i][j];
                     break;
                 case CORDON_DIH_ROT270:
-                    v = (i & 1) ? b[j][i] : -b[j][i];
+                    v = (j & 1) ? b[j][i] : -b[j][i];
                     break;
                 case CORDON_DIH_FLIPX:
                     v = (i & 1) ? b[i][j] : -b[i][j];

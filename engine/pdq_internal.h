@@ -15,6 +15,33 @@ typedef struct {
     int sample_col[64];
 } cordon__pdq_geom_t;
 
+/* Rows processed together by the SIMD filter. */
+#define CORDON__PDQ_BLOCK 16
+
+/* A column box pass run as a stream of rows (see pdq.c). */
+typedef struct {
+    int n, w, half, cols;
+    size_t pitch;
+    int ring_rows;
+    float *ring; /* ring_rows x pitch */
+    float *sum;  /* cols */
+} cordon__colbox_t;
+
+/* Where row `row` lives in the ring. */
+float *cordon__colbox_slot(cordon__colbox_t *c, int row);
+/* Row k (already in its slot) arrives; returns 1 when an output row
+ * (*orow) was written to out. */
+int cordon__colbox_push(cordon__colbox_t *c, int k, float *out, int *orow);
+/* After the last row: the reference's phase 4, step t. */
+void cordon__colbox_tail(cordon__colbox_t *c, int t, float *out, int *orow);
+/* One 1-D box pass over n contiguous samples with window w. */
+void cordon__box_1d(const float *in, float *out, int n, int w);
+/* Copies a fully filtered row (64 sampled columns) into the output rows
+ * that sample it. */
+void cordon__pdq_emit_final(const cordon__pdq_geom_t *g, int row,
+                            const float *v, float out[64][64]);
+void cordon__pdq_geom_init(cordon__pdq_geom_t *g, int width, int height);
+
 /* Row pitch (in floats) of full-width scratch rows: the width rounded up
  * so that rows stay 64-byte aligned. */
 size_t cordon__pdq_pitch(int width);

@@ -7,16 +7,30 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Absolute, so that tests may change directory in shell commands. */
+static const char *absolute(const char *env, const char *fallback,
+                            char *buf, size_t n)
+{
+    if (!buf[0]) {
+        const char *s = getenv(env);
+        if (!s || !*s)
+            s = fallback;
+        if (!realpath(s, buf))
+            snprintf(buf, n, "%s", s);
+    }
+    return buf;
+}
+
 const char *tu_vectors(void)
 {
-    const char *s = getenv("CORDON_VECTORS");
-    return s && *s ? s : "tests/vectors";
+    static char buf[4096];
+    return absolute("CORDON_VECTORS", "tests/vectors", buf, sizeof buf);
 }
 
 const char *tu_cordon_bin(void)
 {
-    const char *s = getenv("CORDON_BIN");
-    return s && *s ? s : "build/cordon";
+    static char buf[4096];
+    return absolute("CORDON_BIN", "build/cordon", buf, sizeof buf);
 }
 
 static char tmpdir[256];

@@ -34,6 +34,9 @@ int cli_read_file(const char *path, uint64_t max_bytes, uint8_t **buf,
 int cli_walk(char **inputs, int n, int recursive,
              int (*fn)(const char *path, void *ctx), void *ctx);
 
+/* Parses a non-negative decimal integer; 0 on success, -1 otherwise. */
+int cli_parse_u64(const char *s, uint64_t *out);
+
 /* True when stderr is a terminal: progress output goes there only then. */
 int cli_progress_enabled(void);
 

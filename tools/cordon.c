@@ -5,11 +5,10 @@
 #include "cli.h"
 #include "cordon.h"
 
-
+int cmd_hash(int argc, char **argv);
 
 static const cli_command_t commands[] = {
-    {"version", NULL, "print the version"},
-
+    {"hash", cmd_hash, "hash images: PDQ, quality, MD5, SHA-256"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

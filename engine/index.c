@@ -1,0 +1,1356 @@
+/*
+ * index.c - exact Hamming radius search: multi-index hashing over a sorted
+ * record array, an unindexed tail, and SIMD linear scans.
+ *
+ * Layout. The indexed part keeps its records (hash, id, flags) in one array
+ * sorted by the top bits of substring 0; that array is the primary table, so
+ * substring 0 costs no extra memory and its candidates are verified where
+ * they lie. Substrings 1..k-1 each have a secondary table: entries sorted by
+ * the substring's top bits (the directory), each entry packing the
+ * substring's remaining bits (the fingerprint) and the number of the page of
+ * records it belongs to. A page is 2^pshift consecutive records; pointing at
+ * pages rather than records is what keeps an entry at about 3 bytes.
+ *
+ * Search. With k substrings and threshold T, any hash within T of the query
+ * has some substring i within r_i of the query's, where the radii satisfy
+ * sum(r_i + 1) = T + 1 (pigeonhole; r_i = floor(T/k) for the first
+ * T mod k + 1 substrings and one less for the rest). For each table we visit
+ * every directory bucket within r_i of the query's top bits, keep entries
+ * whose fingerprint is within the remaining radius, and verify the whole
+ * page each survivor points at with the exact 256-bit distance. Hits are
+ * deduplicated per record at the end, so a record reached through several
+ * tables or pages is reported once.
+ */
+#include "cordon_index.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cordon_cpu.h"
+#include "cordon_error.h"
+#include "index_kernels.h"
+
+#define MAX_SUB 16
+#define MIN_SUB 8
+/* Below this many records no secondary tables are built: a scan is as fast. */
+#define MIH_MIN_RECORDS 4096
+#define TAIL_MIN 4096
+#define TAIL_MAX 65536
+/* Most records one verification task covers (the task packs it in 16 bits). */
+#define TASK_MAX 65535
+/* Batch sizes of the query pipeline. */
+#define VISIT_CHUNK 1024
+#define TASK_FLUSH 4096
+#define SCAN_CHUNK 8192
+/* How far ahead the pipelines prefetch. */
+#define PF_DIR 16
+#define PF_ENT 8
+#define PF_TASK 8
+
+typedef struct {
+    uint16_t bit;   /* first bit of the substring */
+    uint8_t width;  /* substring bits, <= 32 */
+    uint8_t dbits;  /* directory bits: the substring's top bits */
+    uint8_t fbits;  /* fingerprint bits following them (secondary tables) */
+    uint32_t *dir;  /* 2^dbits + 1 offsets into the records or entries */
+    uint8_t *ent;   /* packed entries (secondary tables only) */
+    size_t ent_bytes;
+} table_t;
+
+struct cordon_index {
+    cordon_index_opts_t opts;
+    /* The indexed part. */
+    size_t n;               /* records, dead ones included */
+    size_t ndead;
+    cordon_hash256_t *hash; /* [n], 64-byte aligned, primary-table order */
+    uint64_t *id;           /* [n] */
+    uint8_t *flags;         /* [n], or NULL while every flag is zero */
+    uint64_t *dead;         /* bitmap of removed records, or NULL */
+    int nsub;               /* substrings with tables; 1 = primary only */
+    int ebits, pbits, pshift;
+    table_t tab[MAX_SUB];
+    /* The tail: recent adds, unsorted, scanned by every query. */
+    size_t tn, tcap;
+    cordon_hash256_t *thash;
+    uint64_t *tid;
+    uint8_t *tflags; /* [tcap], or NULL while every tail flag is zero */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                             */
+
+static inline int popcount64(uint64_t x)
+{
+    return __builtin_popcountll(x);
+}
+
+static inline int hash_distance(const cordon_hash256_t *a,
+                                const cordon_hash256_t *b)
+{
+    return popcount64(a->w[0] ^ b->w[0]) + popcount64(a->w[1] ^ b->w[1]) +
+           popcount64(a->w[2] ^ b->w[2]) + popcount64(a->w[3] ^ b->w[3]);
+}
+
+static inline int hash_equal(const cordon_hash256_t *a,
+                             const cordon_hash256_t *b)
+{
+    return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
+            (a->w[3] ^ b->w[3])) == 0;
+}
+
+/* Bits [bit, bit + width) of the hash, width <= 32. */
+static inline uint32_t sub_key(const cordon_hash256_t *h, unsigned bit,
+                               unsigned width)
+{
+    unsigned wi = bit >> 6, sh = bit & 63;
+    uint64_t v = h->w[wi] >> sh;
+    if (sh + width > 64)
+        v |= h->w[wi + 1] << (64 - sh);
+    return (uint32_t)(v & ((1ull << width) - 1));
+}
+
+static inline uint32_t primary_bucket(const cordon_index_t *idx,
+                                      const cordon_hash256_t *h)
+{
+    const table_t *t = &idx->tab[0];
+    return sub_key(h, t->bit, t->width) >> (t->width - t->dbits);
+}
+
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline void or_bits(uint8_t *base, uint64_t bitpos, uint64_t v)
+{
+    uint8_t *p = base + (bitpos >> 3);
+    uint64_t x = load64(p) | (v << (bitpos & 7));
+    memcpy(p, &x, 8);
+}
+
+static int ceil_log2(size_t n)
+{
+    int lg = 0;
+    while (lg < 63 && ((size_t)1 << lg) < n)
+        lg++;
+    return lg;
+}
+
+static int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void *xaligned(size_t bytes)
+{
+    size_t sz = (bytes + 63) & ~(size_t)63;
+    return aligned_alloc(64, sz ? sz : 64);
+}
+
+/* Grows *p (elements of esz bytes) to hold at least need; 0 or ENOMEM. */
+static int grow(void **p, size_t *cap, size_t need, size_t esz)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 256;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2 / esz)
+            return CORDON_ENOMEM;
+        nc *= 2;
+    }
+    void *q = realloc(*p, nc * esz);
+    if (!q)
+        return CORDON_ENOMEM;
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Kernels: scalar versions and the one dispatch point                       */
+
+size_t cordon__index_scan_scalar(const cordon_hash256_t *recs, size_t n,
+                                 const cordon_hash256_t *q, int nq, int t,
+                                 uint32_t base, uint64_t *out)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int best = hash_distance(&recs[i], &q[0]), bv = 0;
+        for (int v = 1; v < nq; v++) {
+            int d = hash_distance(&recs[i], &q[v]);
+            if (d < best) {
+                best = d;
+                bv = v;
+            }
+        }
+        if (best <= t)
+            out[m++] = CORDON__HIT(base + (uint32_t)i, best, bv);
+    }
+    return m;
+}
+
+size_t cordon__index_filter_scalar(const uint8_t *ent, size_t lo, size_t hi,
+                                   int ebits, int pbits, uint32_t qfp, int rr,
+                                   uint32_t *out)
+{
+    size_t m = 0;
+    uint64_t emask = (1ull << ebits) - 1, pmask = (1ull << pbits) - 1;
+    uint64_t pos = (uint64_t)lo * (unsigned)ebits;
+    for (size_t j = lo; j < hi; j++, pos += (unsigned)ebits) {
+        uint64_t x = (load64(ent + (pos >> 3)) >> (pos & 7)) & emask;
+        if (popcount64((x >> pbits) ^ qfp) <= rr)
+            out[m++] = (uint32_t)(x & pmask);
+    }
+    return m;
+}
+
+static cordon__scan_fn pick_scan(void)
+{
+    unsigned f = cordon_cpu_features();
+#if defined(__x86_64__)
+    if (f & CORDON_CPU_AVX512)
+        return cordon__index_scan_avx512;
+    if (f & CORDON_CPU_AVX2)
+        return cordon__index_scan_avx2;
+#endif
+    (void)f;
+    return cordon__index_scan_scalar;
+}
+
+static cordon__filter_fn pick_filter(void)
+{
+    unsigned f = cordon_cpu_features();
+#if defined(__x86_64__)
+    if (f & CORDON_CPU_AVX512)
+        return cordon__index_filter_avx512;
+#endif
+    (void)f;
+    return cordon__index_filter_scalar;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Options, creation, teardown                                               */
+
+void cordon_index_opts_default(cordon_index_opts_t *opts)
+{
+    if (opts)
+        memset(opts, 0, sizeof *opts);
+}
+
+static int opts_valid(const cordon_index_opts_t *o)
+{
+    if (o->substrings && (o->substrings < MIN_SUB || o->substrings > MAX_SUB))
+        return 0;
+    if (o->entry_bits && (o->entry_bits < 16 || o->entry_bits > 32))
+        return 0;
+    if (o->tail_limit > CORDON_INDEX_MAX_ENTRIES)
+        return 0;
+    return 1;
+}
+
+int cordon_index_create(const cordon_index_opts_t *opts, cordon_index_t **out)
+{
+    if (!out)
+        return CORDON_EINVAL;
+    *out = NULL;
+    cordon_index_opts_t o;
+    cordon_index_opts_default(&o);
+    if (opts)
+        o = *opts;
+    if (!opts_valid(&o))
+        return CORDON_EINVAL;
+    cordon_index_t *idx = calloc(1, sizeof *idx);
+    if (!idx)
+        return CORDON_ENOMEM;
+    idx->opts = o;
+    *out = idx;
+    return CORDON_OK;
+}
+
+static void free_indexed(cordon_index_t *idx)
+{
+    for (int i = 0; i < MAX_SUB; i++) {
+        free(idx->tab[i].dir);
+        free(idx->tab[i].ent);
+    }
+    memset(idx->tab, 0, sizeof idx->tab);
+    free(idx->hash);
+    free(idx->id);
+    free(idx->flags);
+    free(idx->dead);
+    idx->hash = NULL;
+    idx->id = NULL;
+    idx->flags = NULL;
+    idx->dead = NULL;
+    idx->n = idx->ndead = 0;
+    idx->nsub = 0;
+}
+
+void cordon_index_free(cordon_index_t *idx)
+{
+    if (!idx)
+        return;
+    free_indexed(idx);
+    free(idx->thash);
+    free(idx->tid);
+    free(idx->tflags);
+    free(idx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Geometry                                                                  */
+
+typedef struct {
+    int nsub; /* 1 = primary only */
+    int ebits, pbits, pshift;
+    table_t tab[MAX_SUB]; /* bit, width, dbits, fbits only */
+} geom_t;
+
+static int auto_substrings(size_t n)
+{
+    /* Multi-index hashing is cheapest with substrings of about log2(n)
+     * bits (Norouzi et al.), so that a substring bucket holds about one
+     * record. */
+    int lg = ceil_log2(n);
+    return clampi((256 + lg / 2) / (lg ? lg : 1), MIN_SUB, MAX_SUB);
+}
+
+static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
+{
+    memset(g, 0, sizeof *g);
+    int lg = ceil_log2(n > 1 ? n : 2);
+    int k = idx->opts.substrings ? idx->opts.substrings : auto_substrings(n);
+    if (n < MIH_MIN_RECORDS)
+        k = MIN_SUB; /* only the primary table is built */
+    for (int i = 0, bit = 0; i < k; i++) {
+        int w = 256 / k + (i < 256 % k ? 1 : 0);
+        g->tab[i].bit = (uint16_t)bit;
+        g->tab[i].width = (uint8_t)w;
+        bit += w;
+    }
+    /* Primary buckets of about 16 records keep its directory near 0.25
+     * bytes per record while the records of a bucket share a few lines. */
+    g->tab[0].dbits = (uint8_t)clampi(lg - 4, 0, g->tab[0].width);
+    if (n < MIH_MIN_RECORDS) {
+        g->nsub = 1;
+        return;
+    }
+    g->nsub = k;
+    /* Secondary buckets of about 64 entries (about 190 bytes). */
+    int e = idx->opts.entry_bits ? idx->opts.entry_bits : 24;
+    int ds = clampi(lg - 6, 1, g->tab[k - 1].width);
+    int fmax = g->tab[k - 1].width - ds;
+    /* Spend the entry's bits on the fingerprint first, then on the page
+     * number; a page of 2^pshift records is what a survivor costs. */
+    int f = fmax, p = e - f;
+    if (p < lg - 5) { /* pages over 32 records: trade fingerprint bits */
+        p = lg - 5 < e ? lg - 5 : e;
+        f = e - p;
+    }
+    if (p > lg)
+        p = lg;
+    g->ebits = f + p;
+    g->pbits = p;
+    g->pshift = lg - p;
+    for (int i = 1; i < k; i++) {
+        g->tab[i].dbits = (uint8_t)ds;
+        g->tab[i].fbits = (uint8_t)clampi(f, 0, g->tab[i].width - ds);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Build                                                                     */
+
+typedef struct {
+    const cordon_hash256_t *hash;
+    const uint64_t *id;
+    const uint8_t *flags; /* NULL = zero */
+    const uint64_t *dead; /* NULL = none dead */
+    size_t n;
+} source_t;
+
+static int rec_cmp(const cordon_hash256_t *h, const uint64_t *id, uint32_t a,
+                   uint32_t b)
+{
+    for (int w = 3; w >= 0; w--) {
+        if (h[a].w[w] != h[b].w[w])
+            return h[a].w[w] < h[b].w[w] ? -1 : 1;
+    }
+    if (id[a] != id[b])
+        return id[a] < id[b] ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+typedef struct {
+    const cordon_hash256_t *h;
+    const uint64_t *id;
+} rec_ctx_t;
+
+static int rec_qcmp(const void *a, const void *b, void *ctx)
+{
+    const rec_ctx_t *c = ctx;
+    return rec_cmp(c->h, c->id, *(const uint32_t *)a, *(const uint32_t *)b);
+}
+
+static void sort_bucket(const cordon_hash256_t *h, const uint64_t *id,
+                        uint32_t *p, size_t n)
+{
+    if (n > 24) {
+        rec_ctx_t c = {h, id};
+        qsort_r(p, n, sizeof *p, rec_qcmp, &c);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = p[i];
+        size_t j = i;
+        while (j > 0 && rec_cmp(h, id, p[j - 1], x) > 0) {
+            p[j] = p[j - 1];
+            j--;
+        }
+        p[j] = x;
+    }
+}
+
+/* Builds the secondary table t over the final records. */
+static int build_secondary(cordon_index_t *idx, const geom_t *g, table_t *t)
+{
+    size_t nb = (size_t)1 << t->dbits;
+    uint32_t *cur = NULL;
+    int err = CORDON_ENOMEM;
+    t->dir = calloc(nb + 1, sizeof *t->dir);
+    cur = malloc(nb * sizeof *cur);
+    t->ent_bytes =
+        ((uint64_t)idx->n * (unsigned)g->ebits + 7) / 8 + CORDON_INDEX_ENT_PAD;
+    t->ent = calloc(1, t->ent_bytes);
+    if (!t->dir || !cur || !t->ent)
+        goto fail;
+    unsigned sh = t->width - t->dbits;
+    for (size_t r = 0; r < idx->n; r++)
+        t->dir[(sub_key(&idx->hash[r], t->bit, t->width) >> sh) + 1]++;
+    for (size_t b = 0; b < nb; b++)
+        t->dir[b + 1] += t->dir[b];
+    memcpy(cur, t->dir, nb * sizeof *cur);
+    unsigned fsh = sh - t->fbits;
+    uint64_t fmask = (1ull << t->fbits) - 1;
+    for (size_t r = 0; r < idx->n; r++) {
+        uint32_t key = sub_key(&idx->hash[r], t->bit, t->width);
+        uint64_t e = (((key >> fsh) & fmask) << g->pbits) | (r >> g->pshift);
+        or_bits(t->ent, (uint64_t)cur[key >> sh]++ * (unsigned)g->ebits, e);
+    }
+    free(cur);
+    return CORDON_OK;
+fail:
+    free(cur);
+    free(t->ent);
+    free(t->dir);
+    t->ent = NULL;
+    t->dir = NULL;
+    return err;
+}
+
+/*
+ * Replaces the indexed part and the tail with the live records of the
+ * sources, deduplicated by (hash, id): the first occurrence wins. On failure
+ * the index is unchanged.
+ */
+static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
+{
+    int err = CORDON_ENOMEM;
+    size_t total = 0;
+    for (int s = 0; s < nsrc; s++)
+        total += src[s].n;
+    if (total > CORDON_INDEX_MAX_ENTRIES)
+        return CORDON_ETOOLARGE;
+
+    cordon_index_t nw;
+    memset(&nw, 0, sizeof nw);
+    nw.opts = idx->opts;
+    cordon_hash256_t *ih = NULL;
+    uint64_t *iid = NULL;
+    uint8_t *ifl = NULL;
+    uint32_t *perm = NULL, *cnt = NULL;
+    int anyflag = 0;
+
+    /* Gather the live input into one array; rebuilding is rare enough that
+     * the copy is cheaper to reason about than indexing across sources. */
+    ih = xaligned(total * sizeof *ih);
+    iid = malloc((total ? total : 1) * sizeof *iid);
+    ifl = malloc(total ? total : 1);
+    if (!ih || !iid || !ifl)
+        goto fail;
+    size_t m = 0;
+    for (int s = 0; s < nsrc; s++) {
+        for (size_t i = 0; i < src[s].n; i++) {
+            if (src[s].dead && (src[s].dead[i >> 6] >> (i & 63)) & 1)
+                continue;
+            ih[m] = src[s].hash[i];
+            iid[m] = src[s].id[i];
+            ifl[m] = src[s].flags ? src[s].flags[i] : 0;
+            m++;
+        }
+    }
+
+    geom_t g;
+    choose_geom(idx, m, &g);
+    memcpy(nw.tab, g.tab, sizeof nw.tab);
+    nw.nsub = g.nsub;
+    nw.ebits = g.ebits;
+    nw.pbits = g.pbits;
+    nw.pshift = g.pshift;
+
+    /* Counting sort by primary bucket, then (hash, id) inside a bucket so
+     * that exact duplicates become neighbours. */
+    table_t *t0 = &nw.tab[0];
+    size_t nb = (size_t)1 << t0->dbits;
+    unsigned sh0 = t0->width - t0->dbits;
+    perm = malloc((m ? m : 1) * sizeof *perm);
+    cnt = calloc(nb + 1, sizeof *cnt);
+    t0->dir = calloc(nb + 1, sizeof *t0->dir);
+    if (!perm || !cnt || !t0->dir)
+        goto fail;
+    for (size_t i = 0; i < m; i++)
+        cnt[(sub_key(&ih[i], t0->bit, t0->width) >> sh0) + 1]++;
+    for (size_t b = 0; b < nb; b++)
+        cnt[b + 1] += cnt[b];
+    for (size_t i = 0; i < m; i++)
+        perm[cnt[sub_key(&ih[i], t0->bit, t0->width) >> sh0]++] = (uint32_t)i;
+    /* cnt[b] is now the end of bucket b. */
+    size_t out_n = 0, start = 0;
+    for (size_t b = 0; b < nb; b++) {
+        size_t end = cnt[b];
+        sort_bucket(ih, iid, perm + start, end - start);
+        t0->dir[b] = (uint32_t)out_n;
+        for (size_t j = start; j < end; j++) {
+            if (j > start && hash_equal(&ih[perm[j]], &ih[perm[j - 1]]) &&
+                iid[perm[j]] == iid[perm[j - 1]])
+                continue;
+            perm[out_n++] = perm[j];
+        }
+        start = end;
+    }
+    t0->dir[nb] = (uint32_t)out_n;
+    free(cnt);
+    cnt = NULL;
+
+    nw.n = out_n;
+    nw.hash = xaligned(out_n * sizeof *nw.hash);
+    nw.id = malloc((out_n ? out_n : 1) * sizeof *nw.id);
+    if (!nw.hash || !nw.id)
+        goto fail;
+    for (size_t r = 0; r < out_n; r++) {
+        nw.hash[r] = ih[perm[r]];
+        nw.id[r] = iid[perm[r]];
+        anyflag |= ifl[perm[r]];
+    }
+    if (anyflag) {
+        nw.flags = malloc(out_n);
+        if (!nw.flags)
+            goto fail;
+        for (size_t r = 0; r < out_n; r++)
+            nw.flags[r] = ifl[perm[r]];
+    }
+    free(perm);
+    perm = NULL;
+    free(ifl);
+    ifl = NULL;
+    free(iid);
+    iid = NULL;
+    free(ih);
+    ih = NULL;
+
+    for (int i = 1; i < nw.nsub; i++) {
+        err = build_secondary(&nw, &g, &nw.tab[i]);
+        if (err)
+            goto fail;
+    }
+
+    /* Commit: the tail's records are now in the indexed part. */
+    free_indexed(idx);
+    idx->n = nw.n;
+    idx->hash = nw.hash;
+    idx->id = nw.id;
+    idx->flags = nw.flags;
+    idx->nsub = nw.nsub;
+    idx->ebits = nw.ebits;
+    idx->pbits = nw.pbits;
+    idx->pshift = nw.pshift;
+    memcpy(idx->tab, nw.tab, sizeof idx->tab);
+    idx->tn = 0;
+    if (idx->tflags)
+        memset(idx->tflags, 0, idx->tcap);
+    return CORDON_OK;
+fail:
+    free(cnt);
+    free(perm);
+    free(ifl);
+    free(iid);
+    free(ih);
+    free_indexed(&nw);
+    return err ? err : CORDON_ENOMEM;
+}
+
+static int compact_with(cordon_index_t *idx, const source_t *extra)
+{
+    source_t src[3];
+    int ns = 0;
+    src[ns++] = (source_t){idx->hash, idx->id, idx->flags, idx->dead, idx->n};
+    src[ns++] = (source_t){idx->thash, idx->tid, idx->tflags, NULL, idx->tn};
+    if (extra)
+        src[ns++] = *extra;
+    return rebuild(idx, src, ns);
+}
+
+int cordon_index_compact(cordon_index_t *idx)
+{
+    if (!idx)
+        return CORDON_EINVAL;
+    return compact_with(idx, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Updates                                                                   */
+
+static size_t tail_limit(const cordon_index_t *idx)
+{
+    if (idx->opts.tail_limit)
+        return idx->opts.tail_limit;
+    size_t l = idx->n / 128;
+    return l < TAIL_MIN ? TAIL_MIN : l > TAIL_MAX ? TAIL_MAX : l;
+}
+
+static inline int is_dead(const cordon_index_t *idx, size_t r)
+{
+    return idx->dead && ((idx->dead[r >> 6] >> (r & 63)) & 1);
+}
+
+/* Position of the live pair in the indexed part, or SIZE_MAX. */
+static size_t find_indexed(const cordon_index_t *idx,
+                           const cordon_hash256_t *h, uint64_t id)
+{
+    if (!idx->n)
+        return SIZE_MAX;
+    uint32_t b = primary_bucket(idx, h);
+    for (size_t r = idx->tab[0].dir[b]; r < idx->tab[0].dir[b + 1]; r++) {
+        if (idx->id[r] == id && hash_equal(&idx->hash[r], h) &&
+            !is_dead(idx, r))
+            return r;
+    }
+    return SIZE_MAX;
+}
+
+static size_t find_tail(const cordon_index_t *idx, const cordon_hash256_t *h,
+                        uint64_t id)
+{
+    for (size_t i = 0; i < idx->tn; i++) {
+        if (idx->tid[i] == id && hash_equal(&idx->thash[i], h))
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+static int tail_reserve(cordon_index_t *idx, size_t need)
+{
+    if (need <= idx->tcap)
+        return 0;
+    size_t nc = idx->tcap ? idx->tcap * 2 : 256;
+    while (nc < need)
+        nc *= 2;
+    cordon_hash256_t *h = xaligned(nc * sizeof *h);
+    uint64_t *id = realloc(idx->tid, nc * sizeof *id);
+    if (id)
+        idx->tid = id;
+    uint8_t *fl = NULL;
+    if (idx->tflags) {
+        fl = realloc(idx->tflags, nc);
+        if (fl) {
+            memset(fl + idx->tcap, 0, nc - idx->tcap);
+            idx->tflags = fl;
+        }
+    }
+    if (!h || !id || (idx->tflags && !fl)) {
+        free(h);
+        return CORDON_ENOMEM;
+    }
+    if (idx->tn)
+        memcpy(h, idx->thash, idx->tn * sizeof *h);
+    free(idx->thash);
+    idx->thash = h;
+    idx->tcap = nc;
+    return 0;
+}
+
+int cordon_index_add(cordon_index_t *idx, const cordon_hash256_t *hash,
+                     uint64_t id, uint8_t flags)
+{
+    if (!idx || !hash)
+        return CORDON_EINVAL;
+    if (find_indexed(idx, hash, id) != SIZE_MAX ||
+        find_tail(idx, hash, id) != SIZE_MAX)
+        return CORDON_EEXIST;
+    if (cordon_index_size(idx) >= CORDON_INDEX_MAX_ENTRIES)
+        return CORDON_ETOOLARGE;
+    if (idx->tn >= tail_limit(idx))
+        (void)cordon_index_compact(idx); /* on failure the tail just grows */
+    if (tail_reserve(idx, idx->tn + 1))
+        return CORDON_ENOMEM;
+    if (flags && !idx->tflags) {
+        idx->tflags = calloc(idx->tcap, 1);
+        if (!idx->tflags)
+            return CORDON_ENOMEM;
+    }
+    idx->thash[idx->tn] = *hash;
+    idx->tid[idx->tn] = id;
+    if (idx->tflags)
+        idx->tflags[idx->tn] = flags;
+    idx->tn++;
+    return CORDON_OK;
+}
+
+int cordon_index_add_bulk(cordon_index_t *idx, const cordon_hash256_t *hashes,
+                          const uint64_t *ids, const uint8_t *flags, size_t n,
+                          size_t *added)
+{
+    if (added)
+        *added = 0;
+    if (!idx || (n && (!hashes || !ids)))
+        return CORDON_EINVAL;
+    if (n > CORDON_INDEX_MAX_ENTRIES)
+        return CORDON_ETOOLARGE;
+    if (!n)
+        return CORDON_OK;
+    size_t before = cordon_index_size(idx);
+    source_t extra = {hashes, ids, flags, NULL, n};
+    int err = compact_with(idx, &extra);
+    if (err)
+        return err;
+    if (added)
+        *added = cordon_index_size(idx) - before;
+    return CORDON_OK;
+}
+
+int cordon_index_remove(cordon_index_t *idx, const cordon_hash256_t *hash,
+                        uint64_t id)
+{
+    if (!idx || !hash)
+        return CORDON_EINVAL;
+    size_t i = find_tail(idx, hash, id);
+    if (i != SIZE_MAX) {
+        idx->tn--;
+        idx->thash[i] = idx->thash[idx->tn];
+        idx->tid[i] = idx->tid[idx->tn];
+        if (idx->tflags) {
+            idx->tflags[i] = idx->tflags[idx->tn];
+            idx->tflags[idx->tn] = 0;
+        }
+        return CORDON_OK;
+    }
+    size_t r = find_indexed(idx, hash, id);
+    if (r == SIZE_MAX)
+        return CORDON_ENOTFOUND;
+    if (!idx->dead) {
+        idx->dead = calloc((idx->n + 63) / 64, sizeof *idx->dead);
+        if (!idx->dead)
+            return CORDON_ENOMEM;
+    }
+    idx->dead[r >> 6] |= 1ull << (r & 63);
+    idx->ndead++;
+    if (idx->ndead > 64 && idx->ndead > idx->n / 4)
+        (void)cordon_index_compact(idx); /* on failure the dead just wait */
+    return CORDON_OK;
+}
+
+int cordon_index_set_flags(cordon_index_t *idx, const cordon_hash256_t *hash,
+                           uint64_t id, uint8_t flags)
+{
+    if (!idx || !hash)
+        return CORDON_EINVAL;
+    size_t i = find_tail(idx, hash, id);
+    if (i != SIZE_MAX) {
+        if (!idx->tflags && flags) {
+            idx->tflags = calloc(idx->tcap, 1);
+            if (!idx->tflags)
+                return CORDON_ENOMEM;
+        }
+        if (idx->tflags)
+            idx->tflags[i] = flags;
+        return CORDON_OK;
+    }
+    size_t r = find_indexed(idx, hash, id);
+    if (r == SIZE_MAX)
+        return CORDON_ENOTFOUND;
+    if (!idx->flags && flags) {
+        idx->flags = calloc(idx->n, 1);
+        if (!idx->flags)
+            return CORDON_ENOMEM;
+    }
+    if (idx->flags)
+        idx->flags[r] = flags;
+    return CORDON_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Introspection                                                             */
+
+size_t cordon_index_size(const cordon_index_t *idx)
+{
+    return idx ? idx->n - idx->ndead + idx->tn : 0;
+}
+
+size_t cordon_index_memory(const cordon_index_t *idx)
+{
+    if (!idx)
+        return 0;
+    size_t b = sizeof *idx;
+    size_t n = idx->n;
+    if (idx->hash)
+        b += ((n * sizeof *idx->hash + 63) & ~(size_t)63) + n * 8;
+    if (idx->flags)
+        b += n;
+    if (idx->dead)
+        b += (n + 63) / 64 * 8;
+    for (int i = 0; i < idx->nsub; i++) {
+        const table_t *t = &idx->tab[i];
+        if (t->dir)
+            b += (((size_t)1 << t->dbits) + 1) * sizeof *t->dir;
+        b += t->ent_bytes;
+    }
+    b += idx->tcap * (sizeof *idx->thash + sizeof *idx->tid);
+    if (idx->tflags)
+        b += idx->tcap;
+    return b;
+}
+
+void cordon_index_stats(const cordon_index_t *idx, cordon_index_stats_t *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!idx)
+        return;
+    out->entries = cordon_index_size(idx);
+    out->indexed = idx->n;
+    out->dead = idx->ndead;
+    out->tail = idx->tn;
+    out->memory = cordon_index_memory(idx);
+    out->substrings = idx->nsub > 1 ? idx->nsub : 0;
+    out->entry_bits = idx->nsub > 1 ? idx->ebits : 0;
+    out->page_records = idx->nsub > 1 ? 1 << idx->pshift : 0;
+    out->primary_bits = idx->tab[0].dbits;
+    out->secondary_bits = idx->nsub > 1 ? idx->tab[1].dbits : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Query                                                                     */
+
+typedef struct {
+    uint64_t *stage; /* staged hits, CORDON__HIT words */
+    size_t nstage, capstage;
+    uint64_t *visit; /* (table, variant, remaining radius, bucket) */
+    size_t capvisit;
+    uint64_t *task; /* (first record, count, variant) */
+    size_t ntask, captask;
+    uint32_t *surv; /* survivor pages of one bucket */
+    size_t capsurv;
+    uint32_t *order; /* for sorting hits */
+    size_t caporder;
+} scratch_t;
+
+void cordon_index_results_init(cordon_index_results_t *res)
+{
+    if (res)
+        memset(res, 0, sizeof *res);
+}
+
+void cordon_index_results_free(cordon_index_results_t *res)
+{
+    if (!res)
+        return;
+    scratch_t *s = res->scratch;
+    if (s) {
+        free(s->stage);
+        free(s->visit);
+        free(s->task);
+        free(s->surv);
+        free(s->order);
+        free(s);
+    }
+    free(res->hits);
+    memset(res, 0, sizeof *res);
+}
+
+/* The query's fixed inputs, shared by its stages. */
+typedef struct {
+    const cordon_index_t *idx;
+    const cordon_hash256_t *q;
+    int nq;
+    int t;         /* effective threshold; max_hits may lower it */
+    const cordon_index_query_opts_t *o;
+    scratch_t *s;
+    cordon__scan_fn scan;
+    cordon__filter_fn filter;
+} query_t;
+
+static inline void rec_hash_id(const cordon_index_t *idx, uint32_t rec,
+                               const cordon_hash256_t **h, uint64_t *id,
+                               uint8_t *fl)
+{
+    if (rec < idx->n) {
+        *h = &idx->hash[rec];
+        *id = idx->id[rec];
+        *fl = idx->flags ? idx->flags[rec] : 0;
+    } else {
+        rec -= (uint32_t)idx->n;
+        *h = &idx->thash[rec];
+        *id = idx->tid[rec];
+        *fl = idx->tflags ? idx->tflags[rec] : 0;
+    }
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct {
+    const cordon_index_t *idx;
+    const uint64_t *stage;
+} order_ctx_t;
+
+static int hit_order_cmp(const void *a, const void *b, void *ctx)
+{
+    const order_ctx_t *c = ctx;
+    uint64_t x = c->stage[*(const uint32_t *)a];
+    uint64_t y = c->stage[*(const uint32_t *)b];
+    int dx = CORDON__HIT_DIST(x), dy = CORDON__HIT_DIST(y);
+    if (dx != dy)
+        return dx < dy ? -1 : 1;
+    const cordon_hash256_t *hx, *hy;
+    uint64_t ix, iy;
+    uint8_t fx, fy;
+    rec_hash_id(c->idx, CORDON__HIT_REC(x), &hx, &ix, &fx);
+    rec_hash_id(c->idx, CORDON__HIT_REC(y), &hy, &iy, &fy);
+    if (ix != iy)
+        return ix < iy ? -1 : 1;
+    for (int w = 3; w >= 0; w--) {
+        if (hx->w[w] != hy->w[w])
+            return hx->w[w] < hy->w[w] ? -1 : 1;
+    }
+    return 0;
+}
+
+/*
+ * Turns the staged hits into a deduplicated, filtered list in result order,
+ * kept at the front of the stage. With max_hits it also truncates and lowers
+ * the effective threshold, since nothing farther can make the cut.
+ */
+static int settle(query_t *qr, int *truncated)
+{
+    scratch_t *s = qr->s;
+    const cordon_index_t *idx = qr->idx;
+    size_t n = s->nstage;
+    int sorted = 1;
+    for (size_t i = 1; i < n && sorted; i++)
+        sorted = s->stage[i - 1] <= s->stage[i];
+    if (!sorted)
+        qsort(s->stage, n, sizeof *s->stage, u64_cmp);
+    /* One word per record: the first is the smallest distance, then the
+     * lowest variant. */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = s->stage[i];
+        uint32_t rec = CORDON__HIT_REC(h);
+        if (m && CORDON__HIT_REC(s->stage[m - 1]) == rec)
+            continue;
+        if (rec < idx->n && is_dead(idx, rec))
+            continue;
+        const cordon_hash256_t *hp;
+        uint64_t id;
+        uint8_t fl;
+        rec_hash_id(idx, rec, &hp, &id, &fl);
+        if (fl & qr->o->skip_flags)
+            continue;
+        if (qr->o->filter && !qr->o->filter(qr->o->filter_ctx, id, fl))
+            continue;
+        s->stage[m++] = h;
+    }
+    if (m == 0) {
+        s->nstage = 0;
+        return CORDON_OK;
+    }
+    if (grow((void **)&s->order, &s->caporder, m, sizeof *s->order))
+        return CORDON_ENOMEM;
+    for (size_t i = 0; i < m; i++)
+        s->order[i] = (uint32_t)i;
+    order_ctx_t oc = {idx, s->stage};
+    qsort_r(s->order, m, sizeof *s->order, hit_order_cmp, &oc);
+    size_t keep = m;
+    if (qr->o->max_hits && keep > qr->o->max_hits) {
+        keep = qr->o->max_hits;
+        *truncated = 1;
+    }
+    /* Permute the kept words into result order, reusing order[] as the
+     * destination of a gather through a temporary tail of the stage. */
+    if (grow((void **)&s->stage, &s->capstage, m + keep, sizeof *s->stage))
+        return CORDON_ENOMEM;
+    for (size_t i = 0; i < keep; i++)
+        s->stage[m + i] = s->stage[s->order[i]];
+    memmove(s->stage, s->stage + m, keep * sizeof *s->stage);
+    s->nstage = keep;
+    if (qr->o->max_hits && keep == qr->o->max_hits && keep)
+        qr->t = CORDON__HIT_DIST(s->stage[keep - 1]);
+    return CORDON_OK;
+}
+
+/* Makes room for `more` staged hits, settling first when max_hits allows. */
+static int stage_reserve(query_t *qr, size_t more, int *truncated)
+{
+    scratch_t *s = qr->s;
+    size_t lim = qr->o->max_hits;
+    if (lim && s->nstage >= 4 * lim + 4096) {
+        int err = settle(qr, truncated);
+        if (err)
+            return err;
+    }
+    if (grow((void **)&s->stage, &s->capstage, s->nstage + more,
+             sizeof *s->stage))
+        return CORDON_ENOMEM;
+    return CORDON_OK;
+}
+
+/* Scans records [lo, hi) of the given array against all variants. */
+static int scan_range(query_t *qr, const cordon_hash256_t *recs, size_t lo,
+                      size_t hi, uint32_t base, int *truncated)
+{
+    for (size_t i = lo; i < hi; i += SCAN_CHUNK) {
+        size_t c = hi - i < SCAN_CHUNK ? hi - i : SCAN_CHUNK;
+        int err = stage_reserve(qr, c, truncated);
+        if (err)
+            return err;
+        qr->s->nstage += qr->scan(recs + i, c, qr->q, qr->nq, qr->t,
+                                  base + (uint32_t)i,
+                                  qr->s->stage + qr->s->nstage);
+    }
+    return CORDON_OK;
+}
+
+#define TASK(rec, cnt, var)                                                    \
+    (((uint64_t)(rec) << 19) | ((uint64_t)(cnt) << 3) | (uint64_t)(var))
+#define TASK_REC(t) ((uint32_t)((t) >> 19))
+#define TASK_CNT(t) ((uint32_t)(((t) >> 3) & 0xffff))
+#define TASK_VAR(t) ((int)((t)&7))
+
+/* Verifies the queued tasks: each is a run of records for one variant. */
+static int flush_tasks(query_t *qr, int *truncated)
+{
+    scratch_t *s = qr->s;
+    const cordon_hash256_t *recs = qr->idx->hash;
+    for (size_t i = 0; i < s->ntask; i++) {
+        if (i + PF_TASK < s->ntask) {
+            const char *p =
+                (const char *)&recs[TASK_REC(s->task[i + PF_TASK])];
+            __builtin_prefetch(p);
+            __builtin_prefetch(p + 64);
+        }
+        uint64_t tk = s->task[i];
+        uint32_t r0 = TASK_REC(tk), c = TASK_CNT(tk);
+        int v = TASK_VAR(tk);
+        int err = stage_reserve(qr, c, truncated);
+        if (err)
+            return err;
+        uint64_t *out = s->stage + s->nstage;
+        size_t m;
+        if (c <= 16) {
+            /* Short runs are the common case; a call would cost more than
+             * the work. */
+            const cordon_hash256_t *qv = &qr->q[v];
+            m = 0;
+            for (uint32_t j = 0; j < c; j++) {
+                int d = hash_distance(&recs[r0 + j], qv);
+                if (d <= qr->t)
+                    out[m++] = CORDON__HIT(r0 + j, d, v);
+            }
+        } else {
+            m = qr->scan(recs + r0, c, &qr->q[v], 1, qr->t, r0, out);
+            for (size_t j = 0; j < m; j++)
+                out[j] |= (uint64_t)v;
+        }
+        s->nstage += m;
+    }
+    s->ntask = 0;
+    return CORDON_OK;
+}
+
+static int push_task(query_t *qr, uint32_t rec, uint32_t cnt, int v,
+                     int *truncated)
+{
+    scratch_t *s = qr->s;
+    while (cnt) {
+        uint32_t c = cnt < TASK_MAX ? cnt : TASK_MAX;
+        if (s->ntask >= TASK_FLUSH) {
+            int err = flush_tasks(qr, truncated);
+            if (err)
+                return err;
+        }
+        s->task[s->ntask++] = TASK(rec, c, v);
+        rec += c;
+        cnt -= c;
+    }
+    return CORDON_OK;
+}
+
+#define VISIT(tab, var, rr, b)                                                 \
+    (((uint64_t)(tab) << 48) | ((uint64_t)(var) << 40) |                       \
+     ((uint64_t)(rr) << 32) | (uint64_t)(b))
+#define VISIT_TAB(x) ((int)((x) >> 48))
+#define VISIT_VAR(x) ((int)(((x) >> 40) & 0xff))
+#define VISIT_RR(x) ((int)(((x) >> 32) & 0xff))
+#define VISIT_B(x) ((uint32_t)(x))
+
+/* Processes a chunk of directory visits with software pipelining: the
+ * directory words are fetched PF_DIR visits ahead, the entries PF_ENT ahead.
+ */
+static int run_visits(query_t *qr, const uint64_t *vis, size_t nv,
+                      const uint32_t *qkey, int *truncated)
+{
+    const cordon_index_t *idx = qr->idx;
+    scratch_t *s = qr->s;
+    for (size_t i = 0; i < nv; i++) {
+        if (i + PF_DIR < nv) {
+            uint64_t x = vis[i + PF_DIR];
+            __builtin_prefetch(&idx->tab[VISIT_TAB(x)].dir[VISIT_B(x)]);
+        }
+        if (i + PF_ENT < nv) {
+            uint64_t x = vis[i + PF_ENT];
+            const table_t *t = &idx->tab[VISIT_TAB(x)];
+            uint32_t off = t->dir[VISIT_B(x)];
+            if (VISIT_TAB(x) == 0)
+                __builtin_prefetch(&idx->hash[off]);
+            else
+                __builtin_prefetch(t->ent +
+                                   (((uint64_t)off * (unsigned)idx->ebits) >>
+                                    3));
+        }
+        uint64_t x = vis[i];
+        int ti = VISIT_TAB(x), v = VISIT_VAR(x);
+        const table_t *t = &idx->tab[ti];
+        uint32_t b = VISIT_B(x), lo = t->dir[b], hi = t->dir[b + 1];
+        if (lo == hi)
+            continue;
+        int err;
+        if (ti == 0) {
+            err = push_task(qr, lo, hi - lo, v, truncated);
+            if (err)
+                return err;
+            continue;
+        }
+        if (grow((void **)&s->surv, &s->capsurv, hi - lo, sizeof *s->surv))
+            return CORDON_ENOMEM;
+        uint32_t qk = qkey[v * MAX_SUB + ti];
+        uint32_t qfp = (qk >> (t->width - t->dbits - t->fbits)) &
+                       ((1u << t->fbits) - 1);
+        size_t ns = qr->filter(t->ent, lo, hi, idx->ebits, idx->pbits, qfp,
+                               VISIT_RR(x), s->surv);
+        for (size_t j = 0; j < ns; j++) {
+            uint32_t r0 = s->surv[j] << idx->pshift;
+            uint32_t c = 1u << idx->pshift;
+            if (r0 + c > idx->n)
+                c = (uint32_t)idx->n - r0;
+            err = push_task(qr, r0, c, v, truncated);
+            if (err)
+                return err;
+        }
+    }
+    return CORDON_OK;
+}
+
+/* Enumerates the buckets within radius r of qb over d bits, in rising
+ * distance, resumably. */
+typedef struct {
+    uint32_t qb;
+    int d, r, j;
+    uint64_t m;
+} ball_t;
+
+static void ball_init(ball_t *it, uint32_t qb, int d, int r)
+{
+    it->qb = qb;
+    it->d = d;
+    it->r = r < d ? r : d;
+    it->j = 0;
+    it->m = 0;
+}
+
+/* Next bucket, or 0 when done; *dist receives its distance. */
+static int ball_next(ball_t *it, uint32_t *b, int *dist)
+{
+    if (it->j > it->r)
+        return 0;
+    *b = it->qb ^ (uint32_t)it->m;
+    *dist = it->j;
+    if (it->j == 0) {
+        it->j = 1;
+        it->m = 1;
+    } else {
+        /* Gosper's hack: the next larger mask with as many bits set. */
+        uint64_t c = it->m & (~it->m + 1), rr = it->m + c;
+        it->m = (((rr ^ it->m) >> 2) / c) | rr;
+    }
+    if (it->m >= (1ull << it->d)) {
+        it->j++;
+        it->m = (1ull << it->j) - 1;
+    }
+    return 1;
+}
+
+static int radius_of(int sub, int k, int t)
+{
+    int base = t / k, extra = t % k;
+    return sub <= extra ? base : base - 1;
+}
+
+static int query_mih(query_t *qr, int *truncated)
+{
+    const cordon_index_t *idx = qr->idx;
+    scratch_t *s = qr->s;
+    uint32_t qkey[CORDON_INDEX_MAX_VARIANTS * MAX_SUB];
+    int k = idx->nsub;
+    for (int v = 0; v < qr->nq; v++)
+        for (int i = 0; i < k; i++)
+            qkey[v * MAX_SUB + i] =
+                sub_key(&qr->q[v], idx->tab[i].bit, idx->tab[i].width);
+    if (grow((void **)&s->visit, &s->capvisit, VISIT_CHUNK, sizeof *s->visit) ||
+        grow((void **)&s->task, &s->captask, TASK_FLUSH, sizeof *s->task))
+        return CORDON_ENOMEM;
+    s->ntask = 0;
+    size_t nv = 0;
+    /* Radii come from the caller's threshold, not the effective one, so that
+     * lowering the latter mid-query only prunes verification. */
+    int t0 = qr->t;
+    for (int v = 0; v < qr->nq; v++) {
+        for (int i = 0; i < k; i++) {
+            int r = radius_of(i, k, t0);
+            if (r < 0)
+                continue;
+            const table_t *t = &idx->tab[i];
+            ball_t it;
+            ball_init(&it, qkey[v * MAX_SUB + i] >> (t->width - t->dbits),
+                      t->dbits, r);
+            uint32_t b;
+            int dist;
+            while (ball_next(&it, &b, &dist)) {
+                s->visit[nv++] = VISIT(i, v, r - dist, b);
+                if (nv == VISIT_CHUNK) {
+                    int err = run_visits(qr, s->visit, nv, qkey, truncated);
+                    if (err)
+                        return err;
+                    nv = 0;
+                }
+            }
+        }
+    }
+    int err = run_visits(qr, s->visit, nv, qkey, truncated);
+    if (!err)
+        err = flush_tasks(qr, truncated);
+    return err;
+}
+
+/* Rough costs in nanoseconds, measured on a Zen 5 core, used only to pick
+ * between the scan and multi-index hashing. */
+static int mih_is_cheaper(const cordon_index_t *idx, int nq, int t)
+{
+    if (idx->nsub < 2)
+        return 0;
+    double n = (double)idx->n, mih = 0;
+    for (int i = 0; i < idx->nsub; i++) {
+        int r = radius_of(i, idx->nsub, t);
+        if (r < 0)
+            continue;
+        const table_t *tb = &idx->tab[i];
+        /* Buckets within r over d bits, and entries within r over d + f. */
+        double vis = 0, c = 1, surv = 0, cf = 1;
+        int d = tb->dbits, w = d + tb->fbits;
+        for (int j = 0; j <= r && j <= d; j++) {
+            vis += c;
+            c = c * (d - j) / (j + 1);
+        }
+        for (int j = 0; j <= r && j <= w; j++) {
+            surv += cf;
+            cf = cf * (w - j) / (j + 1);
+        }
+        double per = n / (double)((size_t)1 << d);
+        if (i == 0) {
+            mih += vis * (15 + per * 1.0);
+        } else {
+            surv *= n / (double)((uint64_t)1 << w);
+            mih += vis * (15 + per * 0.5) +
+                   surv * (15 + (double)(1 << idx->pshift) * 1.0);
+        }
+    }
+    mih *= nq;
+    double scan = n * (0.4 + 0.25 * nq);
+    return mih < scan;
+}
+
+int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
+                       int nq, int threshold,
+                       const cordon_index_query_opts_t *qopts,
+                       cordon_index_results_t *res)
+{
+    if (res) {
+        res->count = 0;
+        res->truncated = 0;
+    }
+    if (!idx || !q || !res || nq < 1 || nq > CORDON_INDEX_MAX_VARIANTS ||
+        threshold < 0 || threshold > CORDON_INDEX_MAX_THRESHOLD)
+        return CORDON_EINVAL;
+    static const cordon_index_query_opts_t no_opts;
+    const cordon_index_query_opts_t *o = qopts ? qopts : &no_opts;
+    if (o->method != CORDON_INDEX_AUTO && o->method != CORDON_INDEX_SCAN &&
+        o->method != CORDON_INDEX_MIH)
+        return CORDON_EINVAL;
+    if (!res->scratch) {
+        res->scratch = calloc(1, sizeof(scratch_t));
+        if (!res->scratch)
+            return CORDON_ENOMEM;
+    }
+    query_t qr = {idx, q, nq, threshold, o, res->scratch, pick_scan(),
+                  pick_filter()};
+    qr.s->nstage = 0;
+    int truncated = 0, err = CORDON_OK;
+    if (idx->n) {
+        int mih = o->method == CORDON_INDEX_MIH
+                      ? idx->nsub > 1
+                      : o->method == CORDON_INDEX_AUTO &&
+                            mih_is_cheaper(idx, nq, threshold);
+        err = mih ? query_mih(&qr, &truncated)
+                  : scan_range(&qr, idx->hash, 0, idx->n, 0, &truncated);
+    }
+    if (!err && idx->tn)
+        err = scan_range(&qr, idx->thash, 0, idx->tn, (uint32_t)idx->n,
+                         &truncated);
+    if (!err)
+        err = settle(&qr, &truncated);
+    if (!err && grow((void **)&res->hits, &res->cap, qr.s->nstage,
+                     sizeof *res->hits))
+        err = CORDON_ENOMEM;
+    if (err) {
+        res->count = 0;
+        return err;
+    }
+    for (size_t i = 0; i < qr.s->nstage; i++) {
+        uint64_t h = qr.s->stage[i];
+        cordon_index_hit_t *o2 = &res->hits[i];
+        const cordon_hash256_t *hp;
+        rec_hash_id(idx, CORDON__HIT_REC(h), &hp, &o2->id, &o2->flags);
+        o2->hash = *hp;
+        o2->distance = (uint16_t)CORDON__HIT_DIST(h);
+        o2->variant = (uint8_t)CORDON__HIT_VAR(h);
+    }
+    res->count = qr.s->nstage;
+    res->truncated = truncated;
+    return CORDON_OK;
+}

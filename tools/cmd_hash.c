@@ -1,0 +1,192 @@
+/* cmd_hash.c - `cordon hash`: perceptual and exact hashes of media files. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "cordon.h"
+
+typedef struct {
+    int fast, dihedral, json;
+    cordon_decode_opts_t dopts;
+    cordon_hasher_t *hasher;
+    int failed;
+} hash_ctx_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cordon hash [options] FILE|DIR|- ...\n"
+            "\n"
+            "Computes the PDQ hash and quality, MD5 and SHA-256 of each image.\n"
+            "Text output, one line per file:\n"
+            "  pdq quality md5 sha256 file\n"
+            "With --dihedral, the seven other dihedral PDQ hashes follow\n"
+            "sha256, in the order rot90 rot180 rot270 flipx flipy flipplus1\n"
+            "flipminus1.\n"
+            "\n"
+            "options:\n"
+            "  --fast            decode JPEGs at reduced scale (a few bits of\n"
+            "                    drift from canonical; not for databases)\n"
+            "  --dihedral        also print the 8 dihedral variants\n"
+            "  --json            JSON Lines output\n"
+            "  -r, --recursive   descend into subdirectories\n"
+            "  --max-pixels N    refuse larger images (default %llu)\n"
+            "  --max-bytes N     refuse larger files (default %llu)\n"
+            "  -h, --help        this help\n"
+            "\n"
+            "Exit status: 0 when every file was hashed, 2 when any failed.\n",
+            (unsigned long long)CORDON_DEFAULT_MAX_PIXELS,
+            (unsigned long long)CORDON_DEFAULT_MAX_BYTES);
+}
+
+static void print_json(const char *path, const cordon_image_hashes_t *h,
+                       int dihedral)
+{
+    char pdq[65], md5[33], sha[65];
+    cordon_hash_to_hex(&h->pdq, pdq);
+    cordon_hex_encode(h->md5, sizeof h->md5, md5);
+    cordon_hex_encode(h->sha256, sizeof h->sha256, sha);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:i}", "file",
+                          path, "type", "image", "pdq", pdq, "quality",
+                          h->quality, "md5", md5, "sha256", sha, "width",
+                          h->width, "height", h->height);
+    if (!o)
+        return;
+    if (dihedral) {
+        json_t *d = json_object();
+        for (int v = 1; v < CORDON_DIH_COUNT; v++) {
+            char hex[65];
+            cordon_hash_to_hex(&h->dihedral[v], hex);
+            json_object_set_new(d, cordon_dihedral_name(v), json_string(hex));
+        }
+        json_object_set_new(o, "dihedral", d);
+    }
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+    json_decref(o);
+}
+
+static int hash_one(const char *path, void *vctx)
+{
+    hash_ctx_t *ctx = vctx;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = cli_read_file(path, ctx->dopts.max_bytes, &buf, &len);
+    if (rc != CORDON_OK) {
+        cli_error(path, "%s", rc == CORDON_EIO ? strerror(errno)
+                                               : cordon_strerror(rc));
+        ctx->failed++;
+        return rc;
+    }
+    cordon_image_hashes_t h;
+    rc = cordon_hasher_image(ctx->hasher, buf, len, &ctx->dopts, &h);
+    free(buf);
+    if (rc != CORDON_OK) {
+        cli_error(path, "%s", cordon_strerror(rc));
+        ctx->failed++;
+        return rc;
+    }
+    if (ctx->json) {
+        print_json(path, &h, ctx->dihedral);
+    } else {
+        char pdq[65], md5[33], sha[65];
+        cordon_hash_to_hex(&h.pdq, pdq);
+        cordon_hex_encode(h.md5, sizeof h.md5, md5);
+        cordon_hex_encode(h.sha256, sizeof h.sha256, sha);
+        printf("%s %d %s %s", pdq, h.quality, md5, sha);
+        if (ctx->dihedral)
+            for (int v = 1; v < CORDON_DIH_COUNT; v++) {
+                cordon_hash_to_hex(&h.dihedral[v], pdq);
+                printf(" %s", pdq);
+            }
+        printf(" %s\n", path);
+    }
+    return CORDON_OK;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cmd_hash(int argc, char **argv)
+{
+    enum { OPT_FAST = 256, OPT_DIH, OPT_JSON, OPT_MAXPIX, OPT_MAXBYTES };
+    static const struct option opts[] = {
+        {"fast", no_argument, NULL, OPT_FAST},
+        {"dihedral", no_argument, NULL, OPT_DIH},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"recursive", no_argument, NULL, 'r'},
+        {"max-pixels", required_argument, NULL, OPT_MAXPIX},
+        {"max-bytes", required_argument, NULL, OPT_MAXBYTES},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    hash_ctx_t ctx;
+    memset(&ctx, 0, sizeof ctx);
+    cordon_decode_opts_default(&ctx.dopts);
+    int recursive = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "rh", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_FAST:
+            ctx.fast = 1;
+            break;
+        case OPT_DIH:
+            ctx.dihedral = 1;
+            break;
+        case OPT_JSON:
+            ctx.json = 1;
+            break;
+        case 'r':
+            recursive = 1;
+            break;
+        case OPT_MAXPIX:
+            if (cli_parse_u64(optarg, &ctx.dopts.max_pixels) != 0) {
+                cli_error("hash", "bad --max-pixels '%s'", optarg);
+                return CLI_ERR;
+            }
+            break;
+        case OPT_MAXBYTES:
+            if (cli_parse_u64(optarg, &ctx.dopts.max_bytes) != 0) {
+                cli_error("hash", "bad --max-bytes '%s'", optarg);
+                return CLI_ERR;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            usage(stderr);
+            return CLI_ERR;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return CLI_ERR;
+    }
+    ctx.dopts.fast = ctx.fast;
+    if (cordon_hasher_create(&ctx.hasher) != CORDON_OK) {
+        cli_error("hash", "%s", cordon_strerror(CORDON_ENOMEM));
+        return CLI_ERR;
+    }
+    int bad = cli_walk(argv + optind, argc - optind, recursive, hash_one, &ctx);
+    cordon_hasher_free(ctx.hasher);
+    fflush(stdout);
+    return (bad || ctx.failed) ? CLI_ERR : CLI_OK;
+}

@@ -41,14 +41,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cordon_error.h"
 #include "cordon_pdq.h"
 
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef CORDON_API
-#define CORDON_API __attribute__((visibility("default")))
 #endif
 
 #define CORDON_VIDEO_DEFAULT_MAX_BYTES (4ull << 30)       /* 4 GiB */

@@ -16,7 +16,12 @@
  *   non-reference H.264 frames are not decoded at all; frame numbers stay
  *   exact because every packet's presentation time is tracked. If a stream
  *   breaks the assumptions that makes safe (one frame per packet, unique
- *   timestamps), the file is decoded again without skipping.
+ *   and ordered timestamps) or turns out damaged after frames were skipped,
+ *   the input is decoded again without skipping (WARN_REDECODED). The
+ *   result is identical with skipping on or off, and for any thread count.
+ * - With threads > 1 (the default uses every CPU) FFmpeg decodes with frame
+ *   threads and sampled frames are hashed by a pool of worker threads; the
+ *   calling thread blocks until the result is complete.
  * - Timestamps are frame_number / fps computed in single precision, as the
  *   reference does (not the container's presentation times). fps is the
  *   stream's average frame rate, else its real base frame rate.
@@ -48,7 +53,7 @@
 extern "C" {
 #endif
 
-#define CORDON_VIDEO_DEFAULT_MAX_BYTES (4ull << 30)       /* 4 GiB */
+#define CORDON_VIDEO_DEFAULT_MAX_BYTES (4ull << 30)      /* 4 GiB */
 #define CORDON_VIDEO_DEFAULT_MAX_DURATION (4.0 * 3600.0) /* seconds */
 #define CORDON_VIDEO_DEFAULT_MAX_FRAMES 2000000ull
 #define CORDON_VIDEO_DEFAULT_MAX_SIDE 8192
@@ -70,12 +75,12 @@ typedef struct {
      * where the codec allows it. Results are identical either way. */
     int skip_unsampled;
     /* Limits; 0 means "no limit" for each. */
-    uint64_t max_bytes;    /* size of the file or buffer */
-    double max_duration;   /* seconds, from headers and frame times */
-    uint64_t max_frames;   /* frames of a full decode */
-    int max_width;         /* of any decoded frame */
+    uint64_t max_bytes;  /* size of the file or buffer */
+    double max_duration; /* seconds, from headers and frame times */
+    uint64_t max_frames; /* frames of a full decode */
+    int max_width;       /* of any decoded frame */
     int max_height;
-    uint64_t max_pixels;   /* width * height of any decoded frame */
+    uint64_t max_pixels; /* width * height of any decoded frame */
 } cordon_video_opts_t;
 
 /* One hashed frame. */
@@ -101,10 +106,10 @@ enum {
 typedef struct {
     cordon_vpdq_frame_t *frames; /* owned: cordon_video_hashes_free() */
     size_t count;
-    double fps;             /* the rate frame numbers are converted with */
-    int frame_interval;     /* n of the sampling rule (1 = every frame) */
-    double duration;        /* seconds: container's, else frames / fps */
-    int width;              /* of the first frame */
+    double fps;         /* the rate frame numbers are converted with */
+    int frame_interval; /* n of the sampling rule (1 = every frame) */
+    double duration;    /* seconds: container's, else frames / fps */
+    int width;          /* of the first frame */
     int height;
     uint64_t frame_count;    /* frames a full decode outputs */
     uint64_t frames_decoded; /* frames actually decoded */
@@ -167,13 +172,13 @@ typedef struct {
 } cordon_vpdq_match_opts_t;
 
 typedef struct {
-    size_t query_count;    /* distinct query hashes of enough quality */
-    size_t query_matched;  /* of those, how many match some target frame */
-    size_t target_count;   /* the same for the target */
+    size_t query_count;   /* distinct query hashes of enough quality */
+    size_t query_matched; /* of those, how many match some target frame */
+    size_t target_count;  /* the same for the target */
     size_t target_matched;
-    double query_percent;  /* 100 * query_matched / query_count, or 0 */
+    double query_percent; /* 100 * query_matched / query_count, or 0 */
     double target_percent;
-    int is_match;          /* query_percent >= match_percent */
+    int is_match; /* query_percent >= match_percent */
 } cordon_vpdq_match_t;
 
 /** Fills opts with the reference defaults (50, 31, 80%). */
@@ -190,8 +195,7 @@ CORDON_API void cordon_vpdq_match_opts_default(cordon_vpdq_match_opts_t *o);
  *         out) or CORDON_ENOMEM (the deduplication copies).
  */
 CORDON_API int cordon_vpdq_compare(const cordon_vpdq_frame_t *query, size_t nq,
-                                   const cordon_vpdq_frame_t *target,
-                                   size_t nt,
+                                   const cordon_vpdq_frame_t *target, size_t nt,
                                    const cordon_vpdq_match_opts_t *opts,
                                    cordon_vpdq_match_t *out);
 
@@ -233,8 +237,7 @@ CORDON_API int cordon_vpdq_rle_compress(const cordon_vpdq_frame_t *frames,
  */
 CORDON_API int cordon_vpdq_rle_expand(const cordon_vpdq_run_t *runs,
                                       size_t nruns, int frame_interval,
-                                      double fps,
-                                      cordon_vpdq_frame_t **frames,
+                                      double fps, cordon_vpdq_frame_t **frames,
                                       size_t *n);
 
 /** The reference timestamp of a frame: (float)frame_number / (float)fps. */

@@ -18,9 +18,9 @@
  * skipped already the input is decoded again in full.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +33,11 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
+#include "cordon_cpu.h"
 #include "cordon_decode.h"
 #include "cordon_error.h"
 #include "cordon_video.h"
+#include "video_internal.h"
 
 #define AVIO_BUF_SIZE 65536
 #define MAX_THREADS 16
@@ -228,14 +230,14 @@ typedef struct {
     int mode;
     pend_t *pend;
     size_t npend, pend_cap;
-    int skipped_any;    /* some packet went out with skipping allowed */
-    int track_anomaly;  /* a normal packet produced no frame */
-    int64_t last_pts;   /* of the last frame out, in TRACK/SKIP modes */
-    uint64_t next;      /* frame number of the next frame */
-    uint64_t decoded;   /* frames the decoder actually output */
-    uint64_t packets;   /* video packets demuxed */
-    int64_t max_ts;     /* latest packet end time seen, stream time base */
-    double duration;    /* from the headers, 0 if unknown */
+    int skipped_any;   /* some packet went out with skipping allowed */
+    int track_anomaly; /* a normal packet produced no frame */
+    int64_t last_pts;  /* of the last frame out, in TRACK/SKIP modes */
+    uint64_t next;     /* frame number of the next frame */
+    uint64_t decoded;  /* frames the decoder actually output */
+    uint64_t packets;  /* video packets demuxed */
+    int64_t max_ts;    /* latest packet end time seen, stream time base */
+    double duration;   /* from the headers, 0 if unknown */
 
     cordon_vpdq_frame_t *frames;
     size_t count, cap;
@@ -258,7 +260,8 @@ static int too_big(const cordon_video_opts_t *o, int w, int h)
 static int check_frame_limits(vctx_t *v, uint64_t frame_number)
 {
     const cordon_video_opts_t *o = v->o;
-    if (o->max_frames && frame_number >= o->max_frames)
+    if ((o->max_frames && frame_number >= o->max_frames) ||
+        frame_number > INT32_MAX)
         return CORDON_ELIMIT_FRAMES;
     if (o->max_duration > 0 && (double)frame_number / v->fps > o->max_duration)
         return CORDON_ELIMIT_DURATION;
@@ -316,13 +319,25 @@ static int grow(void **p, size_t *cap, size_t need)
     return CORDON_OK;
 }
 
-/* Limited-range luma (16..235) stretched to full range, rounded. */
-static uint8_t tv_to_full(int y)
+/* The portable stretch is a table: the rounded quotient, computed the
+ * obvious way. */
+void cordon__vpdq_tv_stretch_scalar(const uint8_t *src, uint8_t *dst, size_t n)
 {
-    int s = ((y - 16) * 255 * 2 + 219) / (219 * 2);
-    if (y < 16)
-        s = 0;
-    return (uint8_t)(s > 255 ? 255 : s);
+    uint8_t lut[256];
+    for (int y = 0; y < 256; y++) {
+        int s = y < 16 ? 0 : ((y - 16) * 510 + 219) / 438;
+        lut[y] = (uint8_t)(s > 255 ? 255 : s);
+    }
+    for (size_t i = 0; i < n; i++)
+        dst[i] = lut[src[i]];
+}
+
+void cordon__vpdq_tv_stretch(const uint8_t *src, uint8_t *dst, size_t n)
+{
+    if (cordon_cpu_features() & CORDON_CPU_AVX2)
+        cordon__vpdq_tv_stretch_avx2(src, dst, n);
+    else
+        cordon__vpdq_tv_stretch_scalar(src, dst, n);
 }
 
 /* Builds the plane PDQ hashes for a decoded frame: the Y plane itself, the
@@ -342,18 +357,12 @@ static int frame_plane(hasher_t *hs, const AVFrame *f, cordon_plane_t *pl)
         }
         /* The reference hashes the luma of an RGB conversion, which is
          * full range; its quality numbers depend on that contrast. */
-        uint8_t lut[256];
-        for (int y = 0; y < 256; y++)
-            lut[y] = tv_to_full(y);
         int rc = grow((void **)&hs->luma, &hs->luma_cap, (size_t)w * h);
         if (rc)
             return rc;
-        for (int y = 0; y < h; y++) {
-            const uint8_t *s = f->data[0] + (size_t)y * f->linesize[0];
-            uint8_t *d = hs->luma + (size_t)y * w;
-            for (int x = 0; x < w; x++)
-                d[x] = lut[s[x]];
-        }
+        for (int y = 0; y < h; y++)
+            cordon__vpdq_tv_stretch(f->data[0] + (size_t)y * f->linesize[0],
+                                    hs->luma + (size_t)y * w, (size_t)w);
         pl->data = hs->luma;
         pl->stride = (size_t)w;
         pl->format = CORDON_PIX_GRAY8;
@@ -365,9 +374,9 @@ static int frame_plane(hasher_t *hs, const AVFrame *f, cordon_plane_t *pl)
         pl->format = CORDON_PIX_RGB8;
         return CORDON_OK;
     }
-    hs->sws = sws_getCachedContext(hs->sws, w, h, f->format, w, h,
-                                   AV_PIX_FMT_RGB24, SWS_AREA, NULL, NULL,
-                                   NULL);
+    hs->sws =
+        sws_getCachedContext(hs->sws, w, h, f->format, w, h, AV_PIX_FMT_RGB24,
+                             SWS_AREA, NULL, NULL, NULL);
     if (!hs->sws)
         return CORDON_EFORMAT;
     size_t stride = (size_t)w * 3;
@@ -894,8 +903,7 @@ static int decode_all(vctx_t *v)
             av_packet_unref(v->pkt);
             continue;
         }
-        int64_t ts = v->pkt->pts != AV_NOPTS_VALUE ? v->pkt->pts
-                                                      : v->pkt->dts;
+        int64_t ts = v->pkt->pts != AV_NOPTS_VALUE ? v->pkt->pts : v->pkt->dts;
         if (ts != AV_NOPTS_VALUE) {
             ts += v->pkt->duration > 0 ? v->pkt->duration : 0;
             if (v->max_ts == AV_NOPTS_VALUE || ts > v->max_ts)
@@ -1227,9 +1235,8 @@ static int image_demuxer(const char *name)
     size_t n = strlen(name);
     if (n >= 5 && strcmp(name + n - 5, "_pipe") == 0)
         return 1;
-    static const char *const still[] = {"image2", "gif", "apng", "ico",
-                                        "webp", "bmp", "tiff", "png",
-                                        "jpeg"};
+    static const char *const still[] = {"image2", "gif",  "apng", "ico", "webp",
+                                        "bmp",    "tiff", "png",  "jpeg"};
     for (size_t i = 0; i < sizeof still / sizeof still[0]; i++)
         if (strcmp(name, still[i]) == 0)
             return 1;

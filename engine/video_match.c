@@ -225,8 +225,8 @@ int cordon_vpdq_rle_expand(const cordon_vpdq_run_t *runs, size_t nruns,
             f[k].hash = runs[i].hash;
             f[k].quality = runs[i].quality;
             f[k].frame_number = fn;
-            f[k].timestamp = fps > 0 ? cordon_vpdq_timestamp(fn, fps)
-                                     : runs[i].timestamp;
+            f[k].timestamp =
+                fps > 0 ? cordon_vpdq_timestamp(fn, fps) : runs[i].timestamp;
         }
     }
     *frames = f;

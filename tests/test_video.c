@@ -12,6 +12,7 @@
 #include "cordon_video.h"
 #include "harness.h"
 #include "util.h"
+#include "video_internal.h"
 
 static const char *const names[] = {
     "pattern-sd-grey-bar", "pattern-sd-with-small-logo-bar", "chair-19-sd-bar",
@@ -139,11 +140,10 @@ TEST(distinct_scenes_do_not_match)
             CHECK_EQ(cordon_vpdq_compare(a->frames, a->count, b->frames,
                                          b->count, NULL, &m),
                      CORDON_OK);
-            CHECK_MSG(m.query_percent < 80.0 && !m.is_match,
-                      "%s vs %s: %.1f%%", names[scenes[i]], names[scenes[j]],
-                      m.query_percent);
-            printf("# %s vs %s: %.1f%%\n", names[scenes[i]],
-                   names[scenes[j]], m.query_percent);
+            CHECK_MSG(m.query_percent < 80.0 && !m.is_match, "%s vs %s: %.1f%%",
+                      names[scenes[i]], names[scenes[j]], m.query_percent);
+            printf("# %s vs %s: %.1f%%\n", names[scenes[i]], names[scenes[j]],
+                   m.query_percent);
         }
     }
     /* The same pattern clip with a small logo added is the same video. */
@@ -353,8 +353,8 @@ TEST(non_video_inputs_are_clear_errors)
     CHECK_EQ(cordon_video_hash_file(audio, &o, &h), CORDON_ENOVIDEO);
 
     /* A still image is not a video either. */
-    const char *jpg = tu_path("%s/pdq/images/misc-images_small.jpg",
-                              tu_vectors());
+    const char *jpg =
+        tu_path("%s/pdq/images/misc-images_small.jpg", tu_vectors());
     rc = cordon_video_hash_file(jpg, &o, &h);
     CHECK(rc != CORDON_OK || h.count == 1);
     cordon_video_hashes_free(&h);
@@ -362,8 +362,7 @@ TEST(non_video_inputs_are_clear_errors)
     CHECK_EQ(cordon_video_hash_file(NULL, &o, &h), CORDON_EINVAL);
     CHECK_EQ(cordon_video_hash_buffer(NULL, 5, &o, &h), CORDON_EINVAL);
     o.seconds_per_hash = -1;
-    CHECK_EQ(cordon_video_hash_file(video_path(PADDED), &o, &h),
-             CORDON_EINVAL);
+    CHECK_EQ(cordon_video_hash_file(video_path(PADDED), &o, &h), CORDON_EINVAL);
 }
 
 TEST(limits_are_enforced)
@@ -545,6 +544,53 @@ TEST(compare_paths_agree)
     CHECK_GT(m3.query_matched, 0);
 }
 
+TEST(luma_stretch_paths_agree)
+{
+    uint8_t src[300], a[300], b[300];
+    for (int i = 0; i < 300; i++)
+        src[i] = (uint8_t)(i * 7 + 3);
+    for (int y = 0; y < 256; y++) {
+        int want = y < 16 ? 0 : (int)lrint((y - 16) * 255.0 / 219.0);
+        want = want > 255 ? 255 : want;
+        uint8_t in = (uint8_t)y, o1 = 0, o2 = 0;
+        cordon__vpdq_tv_stretch_scalar(&in, &o1, 1);
+        CHECK_EQ(o1, want);
+        int t = y > 16 ? y - 16 : 0;
+        int v = (t * CORDON__TV_K + CORDON__TV_R) >> CORDON__TV_S;
+        CHECK_EQ(v > 255 ? 255 : v, want);
+        if (cordon_cpu_features() & CORDON_CPU_AVX2) {
+            cordon__vpdq_tv_stretch_avx2(&in, &o2, 1);
+            CHECK_EQ(o2, want);
+        }
+    }
+    if (cordon_cpu_features() & CORDON_CPU_AVX2) {
+        for (size_t off = 0; off < 33; off++) {
+            for (size_t n = 0; n + off <= 300; n += 37) {
+                memset(a, 0xee, sizeof a);
+                memset(b, 0xee, sizeof b);
+                cordon__vpdq_tv_stretch_scalar(src + off, a, n);
+                cordon__vpdq_tv_stretch_avx2(src + off, b, n);
+                CHECK(memcmp(a, b, sizeof a) == 0);
+            }
+        }
+    }
+    /* Whole video through the portable paths: the same hashes. */
+    cordon_video_opts_t o;
+    cordon_video_opts_default(&o);
+    cordon_video_hashes_t h1, h2;
+    unsigned saved = cordon_cpu_features();
+    cordon_cpu_set_features(0);
+    int rc = cordon_video_hash_file(video_path(PAT), &o, &h1);
+    cordon_cpu_set_features(~0u);
+    CHECK_EQ(rc, CORDON_OK);
+    CHECK_EQ(cordon_video_hash_file(video_path(PAT), &o, &h2), CORDON_OK);
+    cordon_cpu_set_features(saved);
+    CHECK_EQ(h1.count, 7);
+    CHECK(same_frames(h1.frames, h1.count, h2.frames, h2.count));
+    cordon_video_hashes_free(&h1);
+    cordon_video_hashes_free(&h2);
+}
+
 /* ---- Compact form ------------------------------------------------------ */
 
 TEST(rle_round_trips)
@@ -588,8 +634,7 @@ TEST(rle_round_trips)
     CHECK(runs[2].timestamp == 4.0);
     cordon_vpdq_frame_t *back;
     size_t nb;
-    CHECK_EQ(cordon_vpdq_rle_expand(runs, nr, 30, 30.0, &back, &nb),
-             CORDON_OK);
+    CHECK_EQ(cordon_vpdq_rle_expand(runs, nr, 30, 30.0, &back, &nb), CORDON_OK);
     CHECK(same_frames(back, nb, f, 6));
     free(back);
     /* With a different step nothing merges. */
@@ -717,7 +762,8 @@ TEST(json_signal_matches_python_threatexchange)
         "{}",
         "[1]",
         "[\"abc,1,1.0\"]",
-        "[\"e271017837246aaccddea259648fb7d62f435c89d9e99b2497763e216c8d055c,1\"]",
+        "[\"e271017837246aaccddea259648fb7d62f435c89d9e99b2497763e216c8d055c,"
+        "1\"]",
         "[\"e271017837246aaccddea259648fb7d62f435c89d9e99b2497763e216c8d055c,"
         "101,1.0\"]",
         "[\"e271017837246aaccddea259648fb7d62f435c89d9e99b2497763e216c8d055c,"
@@ -751,6 +797,7 @@ int main(int argc, char **argv)
     RUN(sniff_routes_videos_and_images);
     RUN(compare_rules_distance_quality_dedup);
     RUN(compare_paths_agree);
+    RUN(luma_stretch_paths_agree);
     RUN(rle_round_trips);
     RUN(reference_lines_round_trip_byte_for_byte);
     RUN(line_parser_rejects_bad_input);

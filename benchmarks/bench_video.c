@@ -6,13 +6,15 @@
  * For each file, in one run and interleaved so that load on the machine
  * hits every configuration alike, it times:
  *   - the baseline: `ffmpeg -threads 1 -i FILE -f null -` (a full decode of
- *     every frame on one thread, through the ffmpeg CLI);
+ *     every frame on one thread, through the ffmpeg CLI), and the same
+ *     decode done in this process with libavcodec (no CLI start-up);
  *   - cordon_video_hash_file() at 1 hash/s and at every frame, with 1 and 2
  *     decoder/hashing threads, and at 1 hash/s with frame skipping off.
  * It reports medians of wall time, CPU time, frames/s (frames of the video
  * per second of wall time), the realtime factor (video seconds per wall
- * second) and our wall time divided by the baseline's (below 1 is faster),
- * as JSON lines on stdout
+ * second) and our wall and CPU time divided by the baseline's (below 1 is
+ * faster; on a loaded machine the CPU ratio is the steadier one), as JSON
+ * lines on stdout
  * followed by a table on stderr.
  */
 #include <stdio.h>
@@ -23,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
 #include <libavutil/log.h>
 
 #include "cordon_error.h"
@@ -37,8 +41,10 @@ typedef struct {
     int skip;
 } config_t;
 
+/* sph -1: the ffmpeg CLI baseline; -2: the same decode in-process. */
 static const config_t configs[] = {
     {"ffmpeg -threads 1 (baseline)", -1, 1, 0},
+    {"libavcodec decode, 1 thread", -2, 1, 0},
     {"1 hash/s, 1 thread", 1.0, 1, 1},
     {"1 hash/s, 2 threads", 1.0, 2, 1},
     {"1 hash/s, 1 thread, no skip", 1.0, 1, 0},
@@ -94,6 +100,54 @@ static int run_ffmpeg(const char *file, double *wall, double *cpu)
     return 0;
 }
 
+/* A full single-threaded decode with the FFmpeg libraries in this process:
+ * the baseline without the CLI's start-up and output plumbing. Returns the
+ * number of frames, or -1. */
+static long decode_only(const char *file)
+{
+    AVFormatContext *fmt = NULL;
+    AVCodecContext *cc = NULL;
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *fr = av_frame_alloc();
+    long frames = -1;
+    if (!pkt || !fr || avformat_open_input(&fmt, file, NULL, NULL) < 0)
+        goto fail;
+    if (avformat_find_stream_info(fmt, NULL) < 0)
+        goto fail;
+    int si = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (si < 0)
+        goto fail;
+    const AVCodec *codec =
+        avcodec_find_decoder(fmt->streams[si]->codecpar->codec_id);
+    if (!codec || !(cc = avcodec_alloc_context3(codec)) ||
+        avcodec_parameters_to_context(cc, fmt->streams[si]->codecpar) < 0)
+        goto fail;
+    cc->thread_count = 1;
+    if (avcodec_open2(cc, codec, NULL) < 0)
+        goto fail;
+    frames = 0;
+    for (int eof = 0; !eof;) {
+        if (av_read_frame(fmt, pkt) < 0) {
+            eof = 1;
+            avcodec_send_packet(cc, NULL);
+        } else if (pkt->stream_index == si) {
+            avcodec_send_packet(cc, pkt);
+            av_packet_unref(pkt);
+        } else {
+            av_packet_unref(pkt);
+            continue;
+        }
+        while (avcodec_receive_frame(cc, fr) == 0)
+            frames++;
+    }
+fail:
+    avcodec_free_context(&cc);
+    avformat_close_input(&fmt);
+    av_frame_free(&fr);
+    av_packet_free(&pkt);
+    return frames;
+}
+
 int main(int argc, char **argv)
 {
     int runs = 3, first = 1;
@@ -107,8 +161,8 @@ int main(int argc, char **argv)
         return 2;
     }
     av_log_set_level(AV_LOG_QUIET);
-    fprintf(stderr, "%-28s %-30s %8s %8s %9s %8s %9s\n", "file", "config",
-            "wall s", "cpu s", "frames/s", "x rt", "t/base");
+    fprintf(stderr, "%-22s %-29s %7s %7s %8s %6s %7s %7s\n", "file", "config",
+            "wall s", "cpu s", "frames/s", "x rt", "t/base", "cpu/base");
     for (int a = first; a < argc; a++) {
         const char *file = argv[a];
         const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
@@ -119,6 +173,17 @@ int main(int argc, char **argv)
         for (int r = 0; r < runs && !failed; r++) {
             for (size_t c = 0; c < NCONF; c++) {
                 const config_t *cf = &configs[c];
+                if (cf->sph == -2) {
+                    double c0 = rusage_cpu(RUSAGE_SELF), t0 = now();
+                    long k = decode_only(file);
+                    wall[c][r] = now() - t0;
+                    cpu[c][r] = rusage_cpu(RUSAGE_SELF) - c0;
+                    if (k < 0) {
+                        failed = 1;
+                        break;
+                    }
+                    continue;
+                }
                 if (cf->sph < 0) {
                     if (run_ffmpeg(file, &wall[c][r], &cpu[c][r]) != 0) {
                         fprintf(stderr, "%s: ffmpeg baseline failed\n", file);
@@ -147,9 +212,11 @@ int main(int argc, char **argv)
         if (failed)
             continue;
         /* The frame count and duration come from one of our runs. */
-        double frames = (double)info[1].frame_count;
-        double seconds = frames / info[1].fps;
+        const cordon_video_hashes_t *ref = &info[2];
+        double frames = (double)ref->frame_count;
+        double seconds = frames / ref->fps;
         double base_wall = median(wall[0], runs);
+        double base_cpu = median(cpu[0], runs);
         for (size_t c = 0; c < NCONF; c++) {
             double w = median(wall[c], runs), u = median(cpu[c], runs);
             double decoded =
@@ -161,14 +228,15 @@ int main(int argc, char **argv)
                    "\"skip\":%d,\"runs\":%d,\"wall_median\":%.4f,"
                    "\"cpu_median\":%.4f,\"frames_decoded\":%.0f,"
                    "\"hashes\":%zu,\"frames_per_s\":%.1f,\"realtime\":%.2f,"
-                   "\"time_vs_baseline\":%.3f}\n",
-                   base, info[1].width, info[1].height, frames, seconds,
+                   "\"time_vs_baseline\":%.3f,\"cpu_vs_baseline\":%.3f}\n",
+                   base, ref->width, ref->height, frames, seconds,
                    configs[c].name, configs[c].sph, configs[c].threads,
                    configs[c].skip, runs, w, u, decoded, hashed, frames / w,
-                   seconds / w, w / base_wall);
-            fprintf(stderr, "%-28.28s %-30s %8.3f %8.3f %9.1f %8.1f %8.2fx\n",
+                   seconds / w, w / base_wall, u / base_cpu);
+            fprintf(stderr,
+                    "%-22.22s %-29s %7.3f %7.3f %8.1f %6.1f %6.2fx %7.2fx\n",
                     c == 0 ? base : "", configs[c].name, w, u, frames / w,
-                    seconds / w, w / base_wall);
+                    seconds / w, w / base_wall, u / base_cpu);
         }
         for (size_t c = 0; c < NCONF; c++)
             cordon_video_hashes_free(&info[c]);

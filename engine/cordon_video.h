@@ -5,9 +5,11 @@
  * Caveats:
  * - Frame hashes are PDQ hashes of the decoded luma. For 8-bit YUV video the
  *   Y plane is hashed in place (no colour conversion); limited-range ("TV")
- *   luma is first stretched to full range with a table, because the
- *   reference hashes the luma of an RGB conversion and its quality numbers
- *   depend on the contrast. Other pixel formats go through swscale to GRAY8.
+ *   luma is first stretched to full range, because the reference hashes
+ *   the luma of an RGB conversion and its quality numbers depend on the
+ *   contrast (hashing raw TV-range Y drops frames below quality 50 that the
+ *   reference keeps). Other pixel formats (RGB, palette, high bit depth,
+ *   packed YUV) go through swscale to RGB24, as in the reference.
  *   Hashes therefore differ from the reference by a few bits per frame; they
  *   agree at the match level (quality >= 50, distance <= 31). See
  *   tests/test_video.c for the measured agreement.
@@ -36,9 +38,12 @@
  *   DISTINCT frame hashes of quality >= 50 on each side (identical hashes
  *   count once), and a frame matches at distance <= 31 (inclusive). The
  *   reference C++ matcher instead counts duplicates and uses distance < 31.
- * - FFmpeg logs nothing through this module: callers that want FFmpeg's
- *   messages set av_log_set_level() themselves; the library never changes
- *   the process-wide FFmpeg log level.
+ * - Untrusted input: demuxers that would open further files or URLs named
+ *   inside the media (HLS, DASH, concat playlists) are refused every nested
+ *   open; a file path is always read as a local file.
+ * - The library never changes FFmpeg's process-wide log level, so FFmpeg's
+ *   default logger may print complaints about damaged input to stderr;
+ *   programs that must stay quiet call av_log_set_level(AV_LOG_QUIET).
  */
 #ifndef CORDON_VIDEO_H
 #define CORDON_VIDEO_H
@@ -130,11 +135,15 @@ CORDON_API void cordon_video_opts_default(cordon_video_opts_t *opts);
  * @param out   on success receives the frames (free with
  *              cordon_video_hashes_free()); on failure it is zeroed.
  * @return CORDON_OK (check out->warnings); CORDON_EINVAL; CORDON_EIO (cannot
- *         open); CORDON_EEMPTY (zero bytes); CORDON_EFORMAT (not a media
- *         file FFmpeg knows, or no decoder); CORDON_ENOVIDEO (no video
- *         stream); CORDON_ELIMIT_BYTES, _DURATION, _FRAMES, _PIXELS;
- *         CORDON_ETRUNC / CORDON_ECORRUPT / CORDON_EDECODE (no frame could
- *         be hashed); CORDON_ENOMEM.
+ *         open, or not a regular file); CORDON_EEMPTY (zero bytes);
+ *         CORDON_EFORMAT (not a media file FFmpeg knows, or no decoder);
+ *         CORDON_ECORRUPT (a recognised container whose headers cannot be
+ *         read, e.g. an MP4 cut before its index); CORDON_ENOVIDEO (no
+ *         video stream); CORDON_ELIMIT_BYTES, _DURATION, _FRAMES, _PIXELS
+ *         (the last for width, height or pixel count); CORDON_ETRUNC /
+ *         CORDON_ECORRUPT / CORDON_EDECODE (no frame could be hashed);
+ *         CORDON_EPERM (a playlist-like input asked to open other files or
+ *         URLs, which is refused); CORDON_ENOMEM.
  */
 CORDON_API int cordon_video_hash_file(const char *path,
                                       const cordon_video_opts_t *opts,

@@ -59,6 +59,7 @@ typedef struct {
     const uint8_t *buf;
     size_t len;
     size_t pos;
+    int denied; /* a demuxer asked to open another file or URL */
 } src_t;
 
 static int src_read(void *opaque, uint8_t *dst, int n)
@@ -116,7 +117,7 @@ static int64_t src_seek(void *opaque, int64_t off, int whence)
 static int deny_io_open(AVFormatContext *s, AVIOContext **pb, const char *url,
                         int flags, AVDictionary **options)
 {
-    (void)s;
+    ((src_t *)s->opaque)->denied = 1;
     (void)pb;
     (void)url;
     (void)flags;
@@ -142,21 +143,44 @@ static void close_input(AVFormatContext **fmt, AVIOContext **io)
     }
 }
 
-/* Whether the start of the input looks like a video container, to tell
- * "damaged headers" (e.g. an MP4 cut before its index) from "not media". */
-static int recognised(src_t *src)
+/* Demuxers whose input only names other files or URLs. */
+static int playlist_demuxer(const char *name)
 {
-    uint8_t head[65536];
-    if (src_rewind(src) != CORDON_OK)
-        return 0;
+    static const char *const lists[] = {"hls", "dash", "concat", "imf"};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (strcmp(name, lists[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Why avformat_open_input() failed, judged from the first bytes: a
+ * playlist (refused), a recognised container with damaged headers (e.g.
+ * an MP4 cut before its index), or not media at all. */
+static int open_failure(src_t *src, int averr)
+{
+    uint8_t *head = av_mallocz(65536 + AVPROBE_PADDING_SIZE);
     size_t n = 0;
-    while (n < sizeof head) {
-        int k = src_read(src, head + n, (int)(sizeof head - n));
-        if (k <= 0)
-            break;
-        n += (size_t)k;
+    if (!head)
+        return CORDON_ENOMEM;
+    if (src_rewind(src) == CORDON_OK) {
+        while (n < 65536) {
+            int k = src_read(src, head + n, (int)(65536 - n));
+            if (k <= 0)
+                break;
+            n += (size_t)k;
+        }
     }
-    return cordon_video_sniff(head, n);
+    AVProbeData pd = {.filename = "", .buf = head, .buf_size = (int)n};
+    int score = 0;
+    const AVInputFormat *f = n ? av_probe_input_format3(&pd, 1, &score) : NULL;
+    int sniffed = cordon_video_sniff(head, n);
+    av_free(head);
+    if (src->denied ||
+        (f && score > AVPROBE_SCORE_RETRY && playlist_demuxer(f->name)))
+        return CORDON_EPERM;
+    if (averr == AVERROR(ENOMEM))
+        return CORDON_ENOMEM;
+    return sniffed ? CORDON_ECORRUPT : CORDON_EFORMAT;
 }
 
 static int open_input(src_t *src, AVFormatContext **fmt_out,
@@ -181,14 +205,13 @@ static int open_input(src_t *src, AVFormatContext **fmt_out,
     fmt->pb = io;
     fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
     fmt->io_open = deny_io_open;
+    fmt->opaque = src;
     int err = avformat_open_input(&fmt, NULL, NULL, NULL);
     if (err < 0) {
         /* avformat_open_input() frees fmt on failure, never custom IO. */
         fmt = NULL;
         close_input(&fmt, &io);
-        if (err == AVERROR(ENOMEM))
-            return CORDON_ENOMEM;
-        return recognised(src) ? CORDON_ECORRUPT : CORDON_EFORMAT;
+        return open_failure(src, err);
     }
     *fmt_out = fmt;
     *io_out = io;
@@ -1136,6 +1159,7 @@ static int hash_src(src_t *src, const cordon_video_opts_t *opts,
     if (!(o.seconds_per_hash >= 0) || !isfinite(o.seconds_per_hash) ||
         o.threads < 0)
         return CORDON_EINVAL;
+    src->denied = 0;
     int rc = hash_once(src, &o, 1, out);
     if (rc == RESTART) {
         memset(out, 0, sizeof *out);
@@ -1143,8 +1167,12 @@ static int hash_src(src_t *src, const cordon_video_opts_t *opts,
         if (rc == CORDON_OK)
             out->warnings |= CORDON_VIDEO_WARN_REDECODED;
     }
-    if (rc != CORDON_OK)
+    if (rc != CORDON_OK) {
         memset(out, 0, sizeof *out);
+        /* Whatever failed after a refused nested open, that is the cause. */
+        if (src->denied && rc != CORDON_ENOMEM)
+            rc = CORDON_EPERM;
+    }
     return rc;
 }
 

@@ -359,6 +359,23 @@ TEST(non_video_inputs_are_clear_errors)
     CHECK(rc != CORDON_OK || h.count == 1);
     cordon_video_hashes_free(&h);
 
+    /* Playlists that name other files are refused, not followed (FFmpeg's
+     * own tools would open the video they point at). */
+    char *real = realpath(video_path(DOOR), NULL);
+    REQUIRE(real);
+    char list[1024];
+    int k = snprintf(list, sizeof list,
+                     "#EXTM3U\n#EXT-X-TARGETDURATION:5\n#EXTINF:4.0,\n"
+                     "file:%s\n#EXT-X-ENDLIST\n",
+                     real);
+    CHECK_EQ(cordon_video_hash_buffer((const uint8_t *)list, (size_t)k, &o, &h),
+             CORDON_EPERM);
+    k = snprintf(list, sizeof list, "ffconcat version 1.0\nfile 'file:%s'\n",
+                 real);
+    CHECK_EQ(cordon_video_hash_buffer((const uint8_t *)list, (size_t)k, &o, &h),
+             CORDON_EPERM);
+    free(real);
+
     CHECK_EQ(cordon_video_hash_file(NULL, &o, &h), CORDON_EINVAL);
     CHECK_EQ(cordon_video_hash_buffer(NULL, 5, &o, &h), CORDON_EINVAL);
     o.seconds_per_hash = -1;

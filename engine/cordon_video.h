@@ -114,7 +114,7 @@ typedef struct {
     double fps;         /* the rate frame numbers are converted with */
     int frame_interval; /* n of the sampling rule (1 = every frame) */
     double duration;    /* seconds: container's, else frames / fps */
-    int width;          /* of the first frame */
+    int width;          /* from the stream header */
     int height;
     uint64_t frame_count;    /* frames a full decode outputs */
     uint64_t frames_decoded; /* frames actually decoded */

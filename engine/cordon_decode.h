@@ -37,7 +37,7 @@ typedef enum {
 
 #define CORDON_DEFAULT_MAX_BYTES (256ull << 20)  /* 256 MiB */
 #define CORDON_DEFAULT_MAX_PIXELS 100000000ull   /* 100 megapixels */
-#define CORDON_DEFAULT_FAST_MIN_SIDE 128
+#define CORDON_DEFAULT_FAST_MIN_SIDE 192
 
 typedef struct {
     uint64_t max_bytes;  /* reject larger inputs; 0 = no limit */
@@ -57,6 +57,7 @@ typedef struct {
     cordon_pixfmt_t pixfmt; /* GRAY8 or RGB8 */
     int src_width;          /* as declared by the file */
     int src_height;
+    int scale;              /* 1, or the fast-mode downscale (2, 4, 8) */
     cordon_format_t format;
 } cordon_image_t;
 
@@ -106,6 +107,11 @@ CORDON_API int cordon_decoder_decode(cordon_decoder_t *d, const uint8_t *buf,
 
 /** Releases the pixels of an image; safe on a zeroed struct. */
 CORDON_API void cordon_image_free(cordon_image_t *img);
+
+/** The PDQ options that hash a decoded image as its full-size self: fast
+ *  mode's scale and source size, or all zero (canonical). */
+CORDON_API void cordon_image_pdq_opts(const cordon_image_t *img,
+                                      cordon_pdq_opts_t *out);
 
 /** The decoded pixels as a plane for cordon_pdq_compute(). */
 CORDON_API cordon_plane_t cordon_image_plane(const cordon_image_t *img);

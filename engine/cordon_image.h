@@ -63,6 +63,13 @@ CORDON_API int cordon_hasher_pdq(cordon_hasher_t *h,
                                  const cordon_plane_t *plane,
                                  cordon_pdq_result_t *out);
 
+/** As cordon_hasher_pdq(), with cordon_pdq_compute_ex() options (for a
+ *  fast-mode decode: cordon_image_pdq_opts()). */
+CORDON_API int cordon_hasher_pdq_ex(cordon_hasher_t *h,
+                                    const cordon_plane_t *plane,
+                                    const cordon_pdq_opts_t *opts,
+                                    cordon_pdq_result_t *out);
+
 #ifdef __cplusplus
 }
 #endif

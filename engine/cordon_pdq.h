@@ -75,12 +75,32 @@ typedef struct {
     cordon_pdq_dct_t dct;
 } cordon_pdq_result_t;
 
+/*
+ * Fast mode. All zero means canonical. With scale > 1 the plane is taken
+ * as a 1/scale downscale (JPEG DCT scaling) of an image of src_width x
+ * src_height, and hashed as that full-size image would be if each plane
+ * pixel were repeated scale x scale times: the filter and the 64x64
+ * sampling follow the full-size geometry, computed directly on the small
+ * plane. This is not bit-exact, but lands within a few bits of canonical,
+ * far closer than hashing the small plane as an image of its own.
+ */
+typedef struct {
+    int src_width, src_height; /* full-size dimensions */
+    int scale;                 /* 0 or 1: canonical; 2..8: downscale */
+} cordon_pdq_opts_t;
+
 /**
  * Bytes of scratch that cordon_pdq_compute() needs for a width x height
  * plane. Returns 0 if the dimensions are not positive or the size would
- * overflow. The amount grows with the width only (rows are streamed).
+ * overflow. Rows are streamed: the amount is about width * height / 128
+ * floats, not the whole image.
  */
 CORDON_API size_t cordon_pdq_scratch_size(int width, int height);
+
+/** As cordon_pdq_scratch_size(), for cordon_pdq_compute_ex() with opts
+ *  (NULL = canonical). */
+CORDON_API size_t cordon_pdq_scratch_size_ex(int width, int height,
+                                             const cordon_pdq_opts_t *opts);
 
 /**
  * Computes the canonical PDQ hash and quality of a plane.
@@ -95,6 +115,16 @@ CORDON_API size_t cordon_pdq_scratch_size(int width, int height);
  */
 CORDON_API int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
                        size_t scratch_size, cordon_pdq_result_t *out);
+
+/**
+ * As cordon_pdq_compute(), with non-canonical options (NULL = canonical).
+ * @return as cordon_pdq_compute(); CORDON_EINVAL also when the plane is
+ *         not ceil(src / scale) in size.
+ */
+CORDON_API int cordon_pdq_compute_ex(const cordon_plane_t *img,
+                                     const cordon_pdq_opts_t *opts,
+                                     void *scratch, size_t scratch_size,
+                                     cordon_pdq_result_t *out);
 
 /**
  * Derives the hashes of the eight dihedral transforms of the image from its

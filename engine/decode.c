@@ -101,6 +101,16 @@ void cordon_image_free(cordon_image_t *img)
     }
 }
 
+void cordon_image_pdq_opts(const cordon_image_t *img, cordon_pdq_opts_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (img->scale > 1) {
+        out->src_width = img->src_width;
+        out->src_height = img->src_height;
+        out->scale = img->scale;
+    }
+}
+
 cordon_plane_t cordon_image_plane(const cordon_image_t *img)
 {
     cordon_plane_t p = {img->pixels, img->width, img->height, img->stride,
@@ -262,7 +272,9 @@ static int decode_jpeg(cordon_decoder_t *d, const uint8_t *buf, size_t len,
          * PDQ only ever reads 64x64 filtered samples. */
         int min_side = o->fast_min_side > 0 ? o->fast_min_side : 1;
         int shorter = w < h ? w : h;
-        static const int denoms[] = {8, 4, 2};
+        /* 1/8 is left out: even with scaled windows its drift is
+         * several times that of 1/4 (benchmarks/README.md). */
+        static const int denoms[] = {4, 2};
         for (size_t i = 0; i < sizeof denoms / sizeof denoms[0]; i++) {
             tjscalingfactor f = {1, denoms[i]};
             if (TJSCALED(shorter, f) >= min_side) {
@@ -319,6 +331,7 @@ static int decode_jpeg(cordon_decoder_t *d, const uint8_t *buf, size_t len,
     out->src_width = w;
     out->src_height = h;
     out->format = CORDON_FMT_JPEG;
+    out->scale = sf.denom;
     return CORDON_OK;
 fail:
     return rc;
@@ -456,6 +469,7 @@ static int decode_png(cordon_decoder_t *d, const uint8_t *buf, size_t len,
     out->src_width = (int)w;
     out->src_height = (int)h;
     out->format = CORDON_FMT_PNG;
+    out->scale = 1;
     return CORDON_OK;
 fail:
     free(rows);

@@ -151,6 +151,7 @@ int cordon__decode_ffmpeg_still(cordon_decoder_t *d, const uint8_t *buf,
     out->src_width = w;
     out->src_height = h;
     out->format = fmtid;
+    out->scale = 1;
     rc = CORDON_OK;
 fail:
     sws_freeContext(sws);

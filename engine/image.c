@@ -35,10 +35,13 @@ void cordon_hasher_free(cordon_hasher_t *h)
     free(h);
 }
 
-int cordon_hasher_pdq(cordon_hasher_t *h, const cordon_plane_t *plane,
-                      cordon_pdq_result_t *out)
+int cordon_hasher_pdq_ex(cordon_hasher_t *h, const cordon_plane_t *plane,
+                         const cordon_pdq_opts_t *opts,
+                         cordon_pdq_result_t *out)
 {
-    size_t need = cordon_pdq_scratch_size(plane->width, plane->height);
+    size_t need = cordon_pdq_scratch_size_ex(plane->width, plane->height, opts);
+    if (need == 0)
+        return CORDON_EINVAL;
     if (need > h->scap) {
         free(h->scratch);
         h->scap = 0;
@@ -46,7 +49,13 @@ int cordon_hasher_pdq(cordon_hasher_t *h, const cordon_plane_t *plane,
             return CORDON_ENOMEM;
         h->scap = need;
     }
-    return cordon_pdq_compute(plane, h->scratch, h->scap, out);
+    return cordon_pdq_compute_ex(plane, opts, h->scratch, h->scap, out);
+}
+
+int cordon_hasher_pdq(cordon_hasher_t *h, const cordon_plane_t *plane,
+                      cordon_pdq_result_t *out)
+{
+    return cordon_hasher_pdq_ex(h, plane, NULL, out);
 }
 
 int cordon_hasher_image(cordon_hasher_t *h, const uint8_t *buf, size_t len,
@@ -63,7 +72,9 @@ int cordon_hasher_image(cordon_hasher_t *h, const uint8_t *buf, size_t len,
     if ((rc = cordon_decoder_decode(h->dec, buf, len, opts, &img)) != CORDON_OK)
         return rc;
     cordon_plane_t plane = cordon_image_plane(&img);
-    if ((rc = cordon_hasher_pdq(h, &plane, &res)) != CORDON_OK)
+    cordon_pdq_opts_t popts;
+    cordon_image_pdq_opts(&img, &popts);
+    if ((rc = cordon_hasher_pdq_ex(h, &plane, &popts, &res)) != CORDON_OK)
         return rc;
     if ((rc = cordon_digest(buf, len, out->md5, out->sha256)) != CORDON_OK)
         return rc;

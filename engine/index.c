@@ -100,21 +100,23 @@ static inline int hash_equal(const cordon_hash256_t *a,
 }
 
 /* Bits [bit, bit + width) of the hash, width <= 32. */
-static inline uint32_t sub_key(const cordon_hash256_t *h, unsigned bit,
+/* 64-bit so that callers may shift a 32-bit key right by its full width
+ * (a primary table with no directory bits, in indexes under 16 entries). */
+static inline uint64_t sub_key(const cordon_hash256_t *h, unsigned bit,
                                unsigned width)
 {
     unsigned wi = bit >> 6, sh = bit & 63;
     uint64_t v = h->w[wi] >> sh;
     if (sh + width > 64)
         v |= h->w[wi + 1] << (64 - sh);
-    return (uint32_t)(v & ((1ull << width) - 1));
+    return v & ((1ull << width) - 1);
 }
 
 static inline uint32_t primary_bucket(const cordon_index_t *idx,
                                       const cordon_hash256_t *h)
 {
     const table_t *t = &idx->tab[0];
-    return sub_key(h, t->bit, t->width) >> (t->width - t->dbits);
+    return (uint32_t)(sub_key(h, t->bit, t->width) >> (t->width - t->dbits));
 }
 
 static inline uint64_t load64(const uint8_t *p)

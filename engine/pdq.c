@@ -25,10 +25,10 @@ static int window_of(int n)
     return (n + 127) / 128;
 }
 
-size_t cordon__pdq_scratch_floats(int width, int height)
+size_t cordon__pdq_scratch_floats(int width, int win_y)
 {
     size_t pitch = cordon__pdq_pitch(width);
-    size_t wy = (size_t)window_of(height);
+    size_t wy = (size_t)win_y;
     /* Full-width rows: a ring of wy + 1 + BLOCK row-filtered rows, the
      * column sums, three blocks of BLOCK rows for the SIMD path (transposed
      * input, transposed output, column-filtered rows) and two spare rows.
@@ -40,13 +40,56 @@ size_t cordon__pdq_scratch_floats(int width, int height)
     return full_rows * pitch + narrow;
 }
 
-size_t cordon_pdq_scratch_size(int width, int height)
+static int is_scaled(const cordon_pdq_opts_t *o)
+{
+    return o && o->scale > 1;
+}
+
+/* Most small pixels one of the 64 samples' weights can span along a side:
+ * the two box passes reach 2w - 1 full-size pixels. */
+static size_t support_of(int src_side, int scale)
+{
+    return (size_t)(2 * window_of(src_side) - 1) / (size_t)scale + 2;
+}
+
+/* Floats of scratch the scaled path needs: a luma row and the weights and
+ * (as ints) the first index of each sample along each side. */
+static size_t scaled_floats(int width, const cordon_pdq_opts_t *o)
+{
+    return cordon__pdq_pitch(width) +
+           64 * (support_of(o->src_width, o->scale) +
+                 support_of(o->src_height, o->scale)) +
+           4 * 64;
+}
+
+static int scaled_dims_ok(int width, int height, const cordon_pdq_opts_t *o)
+{
+    int s = o->scale;
+    return s <= 8 && o->src_width > 0 && o->src_height > 0 &&
+           width == (o->src_width + s - 1) / s &&
+           height == (o->src_height + s - 1) / s;
+}
+
+size_t cordon_pdq_scratch_size_ex(int width, int height,
+                                  const cordon_pdq_opts_t *opts)
 {
     if (width <= 0 || height <= 0)
         return 0;
     if ((uint64_t)width * (uint64_t)height > ((uint64_t)1 << 40))
         return 0;
-    return cordon__pdq_scratch_floats(width, height) * sizeof(float) + ALIGN;
+    if (is_scaled(opts)) {
+        if (!scaled_dims_ok(width, height, opts))
+            return 0;
+        return scaled_floats(width, opts) * sizeof(float) + ALIGN;
+    }
+    return cordon__pdq_scratch_floats(width, window_of(height)) *
+               sizeof(float) +
+           ALIGN;
+}
+
+size_t cordon_pdq_scratch_size(int width, int height)
+{
+    return cordon_pdq_scratch_size_ex(width, height, NULL);
 }
 
 void cordon__pdq_luma_row(const cordon_plane_t *img, int y, float *out)
@@ -222,12 +265,13 @@ void cordon__pdq_filter_generic(const cordon_plane_t *img,
     stage2_finish(g, &c2, c2out, out);
 }
 
-void cordon__pdq_geom_init(cordon__pdq_geom_t *g, int W, int H)
+void cordon__pdq_geom_init(cordon__pdq_geom_t *g, int W, int H, int win_x,
+                           int win_y)
 {
     g->width = W;
     g->height = H;
-    g->win_x = window_of(W);
-    g->win_y = window_of(H);
+    g->win_x = win_x;
+    g->win_y = win_y;
     g->half_x = (g->win_x + 2) / 2;
     g->half_y = (g->win_y + 2) / 2;
     for (int i = 0; i < 64; i++) {
@@ -305,6 +349,101 @@ static float select_kth(float *v, int n, int k)
     return v[k];
 }
 
+/*
+ * Weights of one of the 64 samples over the small pixels of one side, for
+ * fast mode. The reference's two box passes are linear: sample s of the
+ * full-size side is sum_j M[s][j] x[j] with M = B B, where row k of B
+ * averages the window [k - (w - half), k + half - 1] clipped to the side.
+ * Each full-size pixel j repeats small pixel j / scale, so the small
+ * pixel's weight is the sum of M[s][j] over its scale full-size pixels.
+ * The weights go to wt (support_of() floats); returns the first small
+ * index, *count the number of weights.
+ */
+static int sample_weights(int n, int scale, int ns, int s, float *wt,
+                          int *count)
+{
+    int w = window_of(n), half = (w + 2) / 2;
+    int lo_s = s - (w - half) < 0 ? 0 : s - (w - half);
+    int hi_s = s + half - 1 > n - 1 ? n - 1 : s + half - 1;
+    /* The composite reaches from the first window's first input to the
+     * last window's last. */
+    int jlo = lo_s - (w - half) < 0 ? 0 : lo_s - (w - half);
+    int jhi = hi_s + half - 1 > n - 1 ? n - 1 : hi_s + half - 1;
+    int qlo = jlo / scale, qhi = jhi / scale;
+    if (qhi > ns - 1)
+        qhi = ns - 1;
+    int nq = qhi - qlo + 1;
+    /* Accumulate in full-size coordinates with a difference array, then
+     * fold into small pixels. double keeps the weights accurate. */
+    double acc[2 * 512 + 2]; /* 2w - 1 <= 1023 for sides up to 65535 */
+    int nj = jhi - jlo + 1;
+    memset(acc, 0, (size_t)(nj + 1) * sizeof acc[0]);
+    double inv_s = 1.0 / (hi_s - lo_s + 1);
+    for (int k = lo_s; k <= hi_s; k++) {
+        int lo = k - (w - half) < 0 ? 0 : k - (w - half);
+        int hi = k + half - 1 > n - 1 ? n - 1 : k + half - 1;
+        double c = inv_s / (hi - lo + 1);
+        acc[lo - jlo] += c;
+        acc[hi + 1 - jlo] -= c;
+    }
+    for (int q = 0; q < nq; q++)
+        wt[q] = 0.0f;
+    double run = 0.0;
+    for (int j = 0; j < nj; j++) {
+        run += acc[j];
+        int q = (jlo + j) / scale - qlo;
+        if (q >= nq)
+            q = nq - 1;
+        wt[q] += (float)run;
+    }
+    *count = nq;
+    return qlo;
+}
+
+/* Fast mode's filter: the 64x64 samples of the full-size geometry,
+ * computed from the small plane with the weights above. */
+static void scaled_filter(const cordon_plane_t *img,
+                          const cordon_pdq_opts_t *o, float *fs,
+                          float a[64][64])
+{
+    int W = img->width, H = img->height, S = o->scale;
+    size_t sx = support_of(o->src_width, S), sy = support_of(o->src_height, S);
+    float *row = fs;
+    float *wx = row + cordon__pdq_pitch(W);
+    float *wy = wx + 64 * sx;
+    int *qx = (int *)(wy + 64 * sy);
+    int *nx = qx + 64, *qy = nx + 64, *ny = qy + 64;
+    for (int i = 0; i < 64; i++) {
+        int sc = (int)(((double)i + 0.5) * (double)o->src_width / 64.0);
+        int sr = (int)(((double)i + 0.5) * (double)o->src_height / 64.0);
+        qx[i] = sample_weights(o->src_width, S, W, sc, wx + i * sx, &nx[i]);
+        qy[i] = sample_weights(o->src_height, S, H, sr, wy + i * sy, &ny[i]);
+    }
+    memset(a, 0, sizeof(float) * 64 * 64);
+    for (int y = 0; y < H; y++) {
+        int any = 0;
+        for (int r = 0; r < 64; r++)
+            any |= y >= qy[r] && y < qy[r] + ny[r];
+        if (!any)
+            continue;
+        cordon__pdq_luma_row(img, y, row);
+        float red[64];
+        for (int c = 0; c < 64; c++) {
+            const float *wc = wx + c * sx;
+            float acc = 0.0f;
+            for (int q = 0; q < nx[c]; q++)
+                acc += wc[q] * row[qx[c] + q];
+            red[c] = acc;
+        }
+        for (int r = 0; r < 64; r++)
+            if (y >= qy[r] && y < qy[r] + ny[r]) {
+                float wr = wy[r * sy + (size_t)(y - qy[r])];
+                for (int c = 0; c < 64; c++)
+                    a[r][c] += wr * red[c];
+            }
+    }
+}
+
 void cordon_pdq_threshold(const cordon_pdq_dct_t *dct, cordon_hash256_t *out)
 {
     float v[256];
@@ -320,6 +459,13 @@ void cordon_pdq_threshold(const cordon_pdq_dct_t *dct, cordon_hash256_t *out)
 int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
                        size_t scratch_size, cordon_pdq_result_t *out)
 {
+    return cordon_pdq_compute_ex(img, NULL, scratch, scratch_size, out);
+}
+
+int cordon_pdq_compute_ex(const cordon_plane_t *img,
+                          const cordon_pdq_opts_t *opts, void *scratch,
+                          size_t scratch_size, cordon_pdq_result_t *out)
+{
     if (!img || !out || !img->data)
         return CORDON_EINVAL;
     if (img->format != CORDON_PIX_GRAY8 && img->format != CORDON_PIX_RGB8 &&
@@ -331,7 +477,7 @@ int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
     memset(out, 0, sizeof *out);
     if (img->width < MIN_SIDE || img->height < MIN_SIDE)
         return CORDON_OK;
-    size_t need = cordon_pdq_scratch_size(img->width, img->height);
+    size_t need = cordon_pdq_scratch_size_ex(img->width, img->height, opts);
     if (need == 0)
         return CORDON_EINVAL;
     if (!scratch || scratch_size < need)
@@ -340,13 +486,16 @@ int cordon_pdq_compute(const cordon_plane_t *img, void *scratch,
                           ~(uintptr_t)(ALIGN - 1));
 
     float a[64][64];
-    if (img->width == 64 && img->height == 64) {
+    if (is_scaled(opts)) {
+        scaled_filter(img, opts, fs, a);
+    } else if (img->width == 64 && img->height == 64) {
         /* The reference hashes an exact 64x64 input without filtering. */
         for (int y = 0; y < 64; y++)
             cordon__pdq_luma_row(img, y, a[y]);
     } else {
         cordon__pdq_geom_t g;
-        cordon__pdq_geom_init(&g, img->width, img->height);
+        cordon__pdq_geom_init(&g, img->width, img->height,
+                              window_of(img->width), window_of(img->height));
         if (cordon_cpu_features() & CORDON_CPU_AVX2)
             cordon__pdq_filter_avx2(img, &g, fs, a);
         else

@@ -95,8 +95,7 @@ static inline __m256 luma8(const uint8_t *p, cordon_pixfmt_t fmt)
 
 /* Luma of rows y0.. (nb valid, the rest repeat the last valid row so that
  * every lane holds finite values) into the column-major tile T[x*B + r]. */
-static void luma_block_T(const cordon_plane_t *img, int y0, int nb, float *T,
-                         float *tmp_row)
+static void luma_block_T(const cordon_plane_t *img, int y0, int nb, float *T)
 {
     int W = img->width;
     int bpp = (int)img->format;
@@ -114,13 +113,16 @@ static void luma_block_T(const cordon_plane_t *img, int y0, int nb, float *T,
                 _mm256_store_ps(T + (size_t)(x + c) * B + h, v[c]);
         }
     }
-    if (x < W) {
+    /* The last W % 8 columns, one pixel at a time, same arithmetic. */
+    for (; x < W; x++)
         for (int r = 0; r < B; r++) {
-            cordon__pdq_luma_row(img, y0 + (r < nb ? r : nb - 1), tmp_row);
-            for (int c = x; c < W; c++)
-                T[(size_t)c * B + r] = tmp_row[c];
+            const uint8_t *p = rows[r] + (size_t)x * bpp;
+            T[(size_t)x * B + r] =
+                img->format == CORDON_PIX_GRAY8
+                    ? (float)p[0]
+                    : 0.299f * (float)p[0] + 0.587f * (float)p[1] +
+                          0.114f * (float)p[2];
         }
-    }
 }
 
 /* Row-major rows (B of them, `pitch` apart) into the tile T[x*B + r]. */
@@ -313,6 +315,30 @@ static void colbox_tail_avx2(cordon__colbox_t *c, int t, float *out, int *orow)
     *orow = c->n - c->half + 1 + t;
 }
 
+/* The second column pass on the 64 sampled columns: the generic
+ * cordon__colbox_push() with the 64 columns in 8 vectors. */
+static int colbox64_push_avx2(cordon__colbox_t *c, int k, float *out,
+                              int *orow)
+{
+    const float *in = cordon__colbox_slot(c, k);
+    const float *old = k >= c->w ? cordon__colbox_slot(c, k - c->w) : NULL;
+    float *sum = c->sum;
+    for (int x = 0; x < 64; x += 8) {
+        __m256 v = k == 0 ? _mm256_setzero_ps() : _mm256_load_ps(sum + x);
+        v = _mm256_add_ps(v, _mm256_load_ps(in + x));
+        if (old)
+            v = _mm256_sub_ps(v, _mm256_load_ps(old + x));
+        _mm256_store_ps(sum + x, v);
+    }
+    if (k < c->half - 1)
+        return 0;
+    __m256 d = _mm256_set1_ps((float)(k + 1 < c->w ? k + 1 : c->w));
+    for (int x = 0; x < 64; x += 8)
+        _mm256_storeu_ps(out + x, _mm256_div_ps(_mm256_load_ps(sum + x), d));
+    *orow = k - c->half + 1;
+    return 1;
+}
+
 typedef struct {
     const cordon__pdq_geom_t *g;
     size_t pitch;
@@ -338,7 +364,7 @@ static void stage2_tile(stage2_t *s, const float *T2, int n, float out[64][64])
         for (int j = 0; j < 64; j++)
             slot[j] = s->S[(size_t)j * B + r];
         int orow;
-        if (cordon__colbox_push(&s->c2, row, s->c2out, &orow))
+        if (colbox64_push_avx2(&s->c2, row, s->c2out, &orow))
             cordon__pdq_emit_final(g, orow, s->c2out, out);
     }
     s->c1_first += n;
@@ -373,8 +399,7 @@ void cordon__pdq_filter_avx2(const cordon_plane_t *img,
     float *O = p;
     p += pitch * B;
     s2.c1blk = p, p += pitch * B;
-    float *tmp_row = p;
-    p += pitch;
+    p += pitch; /* spare row */
     cordon__colbox_t c2 = {H, g->win_y, g->half_y, 64, 64, g->win_y + 1 + B,
                            NULL, NULL};
     c2.ring = p, p += (size_t)c2.ring_rows * 64;
@@ -385,7 +410,7 @@ void cordon__pdq_filter_avx2(const cordon_plane_t *img,
 
     for (int y0 = 0; y0 < H; y0 += B) {
         int nb = H - y0 < B ? H - y0 : B;
-        luma_block_T(img, y0, nb, s2.T, tmp_row);
+        luma_block_T(img, y0, nb, s2.T);
         box_rows_T(s2.T, O, W, g->win_x, NULL, NULL);
         /* T is free again once R1 has read it: it takes C1's output. */
         int e = colbox_block_avx2(&c1, O, y0, nb, s2.T);

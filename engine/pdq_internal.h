@@ -40,14 +40,15 @@ void cordon__box_1d(const float *in, float *out, int n, int w);
  * that sample it. */
 void cordon__pdq_emit_final(const cordon__pdq_geom_t *g, int row,
                             const float *v, float out[64][64]);
-void cordon__pdq_geom_init(cordon__pdq_geom_t *g, int width, int height);
+void cordon__pdq_geom_init(cordon__pdq_geom_t *g, int width, int height,
+                           int win_x, int win_y);
 
 /* Row pitch (in floats) of full-width scratch rows: the width rounded up
  * so that rows stay 64-byte aligned. */
 size_t cordon__pdq_pitch(int width);
 
 /* Scratch floats needed by the streaming filters for a plane this size. */
-size_t cordon__pdq_scratch_floats(int width, int height);
+size_t cordon__pdq_scratch_floats(int width, int win_y);
 
 /* Converts one row of pixels to float luma, as the reference does:
  * Y = 0.299f*R + 0.587f*G + 0.114f*B in float, left to right; grey as is. */

@@ -554,8 +554,8 @@ CORDON_API int hdb_apikey_lookup(hdb_t *db, const uint8_t token_sha256[32],
  *     exports as several rows).
  * Duplicates: a record whose signal already is in its bank is counted as a
  *   duplicate and skipped: MD5/SHA-256/vPDQ through the value index, PDQ
- *   through an in-memory set of 128-bit fingerprints of the hashes already in
- *   each bank the import touches (read once per import; about 23 bytes per
+ *   through an in-memory set of the whole 256-bit hashes already in each
+ *   bank the import touches (read once per import; about 46 bytes per
  *   hash). keep_pdq_duplicates turns the PDQ and vPDQ checks off.
  * - HDB_FMT_LOCAL, python-threatexchange's local-file exchange: one
  *   "<signal_type> <signal>" per line, all into params.bank. Blank lines and

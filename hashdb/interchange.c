@@ -45,11 +45,10 @@ typedef struct {
     size_t len;
 } span_t;
 
-/* A set of 128-bit PDQ fingerprints (the first two words of the hash).
- * Open addressing; the all-zero fingerprint (a hash of a blank image) is
- * kept aside because zero marks an empty slot. */
+/* A set of whole PDQ hashes. Open addressing; the all-zero hash (a blank
+ * image) is kept aside because zero marks an empty slot. */
 typedef struct {
-    uint64_t *k; /* 2 words per slot */
+    uint64_t *k; /* 4 words per slot */
     size_t cap, n;
     int has_zero, loaded;
 } fpset_t;
@@ -104,21 +103,36 @@ static int report(imp_t *im, uint64_t line, int err, const char *msg)
     return err;
 }
 
+/* Slots hold whole 256-bit hashes (4 words): a duplicate is an identical
+ * hash, never merely a colliding part of one. The all-zero hash marks an
+ * empty slot, so it is tracked by has_zero. */
+static int slot_empty(const uint64_t *k)
+{
+    return !(k[0] | k[1] | k[2] | k[3]);
+}
+
+static size_t slot_of(const uint64_t *w, size_t cap)
+{
+    uint64_t x = w[0] ^ (w[1] * 0x9E3779B97F4A7C15ull) ^ (w[2] >> 17) ^
+                 (w[3] * 0xC2B2AE3D27D4EB4Full);
+    x ^= x >> 29;
+    return (size_t)x & (cap - 1);
+}
+
 static int fp_grow(fpset_t *fs)
 {
     size_t cap = fs->cap ? fs->cap * 2 : 1024;
-    uint64_t *k = calloc(cap, 2 * sizeof *k);
+    uint64_t *k = calloc(cap, 4 * sizeof *k);
     if (!k)
         return CORDON_ENOMEM;
     for (size_t i = 0; i < fs->cap; i++) {
-        uint64_t a = fs->k[2 * i], b = fs->k[2 * i + 1];
-        if (!a && !b)
+        const uint64_t *src = fs->k + 4 * i;
+        if (slot_empty(src))
             continue;
-        size_t j = (size_t)(a ^ (b >> 7)) & (cap - 1);
-        while (k[2 * j] || k[2 * j + 1])
+        size_t j = slot_of(src, cap);
+        while (!slot_empty(k + 4 * j))
             j = (j + 1) & (cap - 1);
-        k[2 * j] = a;
-        k[2 * j + 1] = b;
+        memcpy(k + 4 * j, src, 4 * sizeof *k);
     }
     free(fs->k);
     fs->k = k;
@@ -126,25 +140,23 @@ static int fp_grow(fpset_t *fs)
     return CORDON_OK;
 }
 
-/* Adds a fingerprint: 1 if it was new, 0 if present, or an error. */
+/* Adds a hash: 1 if it was new, 0 if present, or an error. */
 static int fp_add(fpset_t *fs, const cordon_hash256_t *h)
 {
-    uint64_t a = h->w[0], b = h->w[1];
-    if (!a && !b) {
+    if (slot_empty(h->w)) {
         int was = fs->has_zero;
         fs->has_zero = 1;
         return !was;
     }
     if ((fs->n + 1) * 10 > fs->cap * 7 && fp_grow(fs))
         return CORDON_ENOMEM;
-    size_t j = (size_t)(a ^ (b >> 7)) & (fs->cap - 1);
-    while (fs->k[2 * j] || fs->k[2 * j + 1]) {
-        if (fs->k[2 * j] == a && fs->k[2 * j + 1] == b)
+    size_t j = slot_of(h->w, fs->cap);
+    while (!slot_empty(fs->k + 4 * j)) {
+        if (memcmp(fs->k + 4 * j, h->w, 4 * sizeof(uint64_t)) == 0)
             return 0;
         j = (j + 1) & (fs->cap - 1);
     }
-    fs->k[2 * j] = a;
-    fs->k[2 * j + 1] = b;
+    memcpy(fs->k + 4 * j, h->w, 4 * sizeof(uint64_t));
     fs->n++;
     return 1;
 }

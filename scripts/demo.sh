@@ -1,39 +1,75 @@
 #!/usr/bin/env bash
-# make demo: the main job on the bundled media. Hashes the bundled
-# reference images the way an upload path would, and shows how near
-# re-encoded and transformed copies land.
+# make demo: the main job, end to end, on the bundled media.
+#  1. builds a demo database of "known-bad" images in a temporary folder;
+#  2. makes transformed copies of them with the ffmpeg command-line tool
+#     (re-encoded, resized, cropped, rotated, flipped, captioned);
+#  3. adds a few unrelated images;
+#  4. runs `cordon match` on all of them and prints what matched and how.
 set -euo pipefail
-cordon=${1:-build/cordon}
+cordon=$(readlink -f "${1:-build/cordon}")
 cd "$(dirname "$0")/.."
-img=tests/vectors/pdq/images
+img=$PWD/tests/vectors/pdq/images
+work=$(mktemp -d "${TMPDIR:-/tmp}/cordon-demo.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export CORDON_DB="$work/demo.db"
+ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
 
-echo "== cordon $("$cordon" --version | cut -d' ' -f2-)"
+echo "== $("$cordon" --version)"
+echo "== demo database: $CORDON_DB"
 echo
-echo "== Hashing the bundled images (pdq quality md5 sha256 file)"
-"$cordon" hash "$img"/bridge-mods_*.jpg "$img"/reg-test-input_pen-and-coaster.png \
-    | awk '{ printf "%s %3s %s..  %s\n", $1, $2, substr($3, 1, 8), $5 }'
 
+# 1. Known-bad media, as an analyst would add it.
+mkdir -p "$work/known" "$work/uploads"
+cp "$img/bridge-mods_aaa-orig.jpg" "$work/known/outlet-photo-report-01.jpg"
+cp "$img/reg-test-input_pen-and-coaster.png" "$work/known/outlet-magazine-page-07.png"
+cp "$img/misc-images_c.png" "$work/known/outlet-poster-03.png"
+cp "$img/pytx-letterboxed_sample-b.jpg" "$work/known/outlet-video-still-12.jpg"
+"$cordon" bank create DEMO_OUTLET_MEDIA --label entity:demo-outlet \
+    --label type:image >/dev/null
+"$cordon" add --bank DEMO_OUTLET_MEDIA --label behaviour:recruitment \
+    --note "demo: known propaganda" --source platform "$work/known"
 echo
-echo "== Distance of each modified bridge photo from the original (match <= 31)"
-orig=$("$cordon" hash "$img/bridge-mods_aaa-orig.jpg" | cut -d' ' -f1)
-"$cordon" hash "$img"/bridge-mods_*.jpg "$img"/reg-test-input_pen-and-coaster.png |
-while read -r pdq q _ _ file; do
-    d=0
-    for i in $(seq 0 15); do
-        a=$((16#${orig:$((i * 4)):4})); b=$((16#${pdq:$((i * 4)):4}))
-        x=$((a ^ b))
-        while [ $x -ne 0 ]; do d=$((d + (x & 1))); x=$((x >> 1)); done
-    done
-    verdict=$([ "$d" -le 31 ] && echo match || echo "no match")
-    printf '  %-48s distance %3d  %s\n' "$(basename "$file")" "$d" "$verdict"
-done
 
+# 2. The same media as it comes back: re-encoded, resized, cropped,
+#    rotated, flipped, captioned.
+k=$work/known u=$work/uploads
+ff -i "$k/outlet-photo-report-01.jpg" -q:v 12 "$u/reencoded-low-quality.jpg"
+ff -i "$k/outlet-photo-report-01.jpg" -vf scale=iw/3:-2 "$u/resized-one-third.jpg"
+ff -i "$k/outlet-photo-report-01.jpg" -vf "crop=iw*0.97:ih*0.97" "$u/cropped-3-percent.jpg"
+ff -i "$k/outlet-magazine-page-07.png" -vf "crop=iw*0.90:ih*0.90" "$u/cropped-10-percent.png"
+ff -i "$k/outlet-poster-03.png" -vf transpose=1 "$u/rotated-90.png"
+ff -i "$k/outlet-poster-03.png" -vf hflip "$u/mirrored.png"
+ff -i "$k/outlet-video-still-12.jpg" -vf scale=800:-2 -q:v 4 "$u/reposted-800px.jpg"
+caption="drawtext=text='SHARE BEFORE IT IS DELETED':fontsize=h/14:fontcolor=white:box=1:boxcolor=black@0.7:x=(w-text_w)/2:y=h-th-h/20"
+ff -i "$k/outlet-photo-report-01.jpg" -vf "$caption" "$u/captioned.jpg" 2>/dev/null ||
+    ff -i "$k/outlet-photo-report-01.jpg" \
+        -vf "drawbox=y=ih*0.85:w=iw:h=ih*0.1:color=black@0.7:t=fill" "$u/captioned.jpg"
+cp "$k/outlet-magazine-page-07.png" "$u/exact-copy.png"
+
+# 3. Unrelated uploads.
+cp "$img/reg-test-input_labelme-subset_q2821.jpg" "$u/unrelated-street.jpg"
+cp "$img/reg-test-input_labelme-subset_q1050.jpg" "$u/unrelated-room.jpg"
+cp "$img/pytx-rgb.jpeg" "$u/unrelated-cat.jpg"
+
+# 4. Match every upload, rotations and flips included.
+echo "== cordon match --dihedral $u/*"
+printf '%-28s %-8s %-18s %5s %-7s %-10s %s\n' UPLOAD VERDICT BANK ITEM SIGNAL DISTANCE VARIANT
+set +e
+"$cordon" match --dihedral "$u"/* >"$work/match.txt" 2>"$work/match.err"
+status=$?
+set -e
+awk -F'\t' '{
+    n = split($1, p, "/"); f = p[n];
+    if ($2 == "-") printf "%-28s %-8s\n", f, "clean";
+    else printf "%-28s %-8s %-18s %5s %-7s %-10s %s\n", f, "MATCH", $2, $3, $4, $5, $6;
+}' "$work/match.txt"
 echo
-echo "== A rotated copy, caught by the dihedral variants"
-rot=$("$cordon" hash "$img/reg-test-input_dih_bridge-2-rotate-90.jpg" | cut -d' ' -f1)
-"$cordon" hash --json --dihedral "$img/reg-test-input_dih_bridge-1-original.jpg" |
-    sed 's/.*"rot90":"\([0-9a-f]*\)".*/\1/' | {
-    read -r v
-    echo "  rot90 variant of the original: $v"
-    echo "  hash of the rotated file:      $rot"
-}
+echo "PDQ tolerates re-encoding, resizing, captions and (with --dihedral)"
+echo "rotations and flips; crops of more than a few percent move it past the"
+echo "match distance, so cropped-10-percent.png is expected to come back clean."
+echo "cordon match exit status: $status (0: something matched, 1: nothing, 2: error)"
+if [ -s "$work/match.err" ]; then
+    echo "messages:"
+    sed 's/^/  /' "$work/match.err"
+fi
+[ "$status" -le 1 ]

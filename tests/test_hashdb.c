@@ -1613,6 +1613,40 @@ TEST(threads_share_a_handle)
     hdb_close(db);
 }
 
+/* Import deduplicates PDQ by the whole hash: hashes that differ only in
+ * their upper or lower half are distinct items; an identical one is a
+ * duplicate. */
+TEST(import_pdq_dedup_uses_whole_hash)
+{
+    hdb_t *db = NULL;
+    hdb_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.nosync = 1;
+    REQUIRE(hdb_open(tu_path("%s/dedup.db", tu_tmpdir()), &o, &db) ==
+            CORDON_OK);
+    const char *in =
+        "pdq fb4eed46cb8a6c78819ca06b756c541f7b07ef6d02c82fccd00f862166272cda\n"
+        "pdq 0b4eed46cb8a6c78819ca06b756c541f7b07ef6d02c82fccd00f862166272cda\n"
+        "pdq fb4eed46cb8a6c78819ca06b756c541f7b07ef6d02c82fccd00f862166272cdb\n"
+        "pdq fb4eed46cb8a6c78819ca06b756c541f7b07ef6d02c82fccd00f862166272cda\n"
+        "pdq 0000000000000000000000000000000000000000000000000000000000000000\n"
+        "pdq 0000000000000000000000000000000000000000000000000000000000000000\n";
+    hdb_import_params_t ip;
+    memset(&ip, 0, sizeof ip);
+    ip.format = HDB_FMT_LOCAL;
+    ip.bank = "T";
+    ip.create_banks = 1;
+    hdb_import_result_t ir;
+    CHECK_EQ(hdb_import(db, &ip, in, strlen(in), &ir), CORDON_OK);
+    CHECK_EQ(ir.added, 4);
+    CHECK_EQ(ir.duplicates, 2);
+    /* A second import of the same lines adds nothing. */
+    CHECK_EQ(hdb_import(db, &ip, in, strlen(in), &ir), CORDON_OK);
+    CHECK_EQ(ir.added, 0);
+    CHECK_EQ(ir.duplicates, 6);
+    hdb_close(db);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -1634,5 +1668,6 @@ int main(int argc, char **argv)
     RUN(kv_and_api_keys);
     RUN(threads_share_a_handle);
     RUN(second_process_sees_writes);
+    RUN(import_pdq_dedup_uses_whole_hash);
     return TH_END();
 }

@@ -131,8 +131,8 @@ static int walk_dir(const char *dir, int recursive,
             bad++;
             continue;
         }
-        snprintf(p, len, "%s%s%s", dir,
-                 dir[strlen(dir) - 1] == '/' ? "" : "/", names[i]);
+        snprintf(p, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+                 names[i]);
         struct stat st;
         if (stat(p, &st) != 0) {
             cli_error(p, "%s", strerror(errno));

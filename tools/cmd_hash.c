@@ -19,29 +19,30 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: cordon hash [options] FILE|DIR|- ...\n"
-            "\n"
-            "Computes the PDQ hash and quality, MD5 and SHA-256 of each image.\n"
-            "Text output, one line per file:\n"
-            "  pdq quality md5 sha256 file\n"
-            "With --dihedral, the seven other dihedral PDQ hashes follow\n"
-            "sha256, in the order rot90 rot180 rot270 flipx flipy flipplus1\n"
-            "flipminus1.\n"
-            "\n"
-            "options:\n"
-            "  --fast            decode JPEGs at reduced scale (a few bits of\n"
-            "                    drift from canonical; not for databases)\n"
-            "  --dihedral        also print the 8 dihedral variants\n"
-            "  --json            JSON Lines output\n"
-            "  -r, --recursive   descend into subdirectories\n"
-            "  --max-pixels N    refuse larger images (default %llu)\n"
-            "  --max-bytes N     refuse larger files (default %llu)\n"
-            "  -h, --help        this help\n"
-            "\n"
-            "Exit status: 0 when every file was hashed, 2 when any failed.\n",
-            (unsigned long long)CORDON_DEFAULT_MAX_PIXELS,
-            (unsigned long long)CORDON_DEFAULT_MAX_BYTES);
+    fprintf(
+        f,
+        "usage: cordon hash [options] FILE|DIR|- ...\n"
+        "\n"
+        "Computes the PDQ hash and quality, MD5 and SHA-256 of each image.\n"
+        "Text output, one line per file:\n"
+        "  pdq quality md5 sha256 file\n"
+        "With --dihedral, the seven other dihedral PDQ hashes follow\n"
+        "sha256, in the order rot90 rot180 rot270 flipx flipy flipplus1\n"
+        "flipminus1.\n"
+        "\n"
+        "options:\n"
+        "  --fast            decode JPEGs at reduced scale (a few bits of\n"
+        "                    drift from canonical; not for databases)\n"
+        "  --dihedral        also print the 8 dihedral variants\n"
+        "  --json            JSON Lines output\n"
+        "  -r, --recursive   descend into subdirectories\n"
+        "  --max-pixels N    refuse larger images (default %llu)\n"
+        "  --max-bytes N     refuse larger files (default %llu)\n"
+        "  -h, --help        this help\n"
+        "\n"
+        "Exit status: 0 when every file was hashed, 2 when any failed.\n",
+        (unsigned long long)CORDON_DEFAULT_MAX_PIXELS,
+        (unsigned long long)CORDON_DEFAULT_MAX_BYTES);
 }
 
 static void print_json(const char *path, const cordon_image_hashes_t *h,
@@ -51,10 +52,10 @@ static void print_json(const char *path, const cordon_image_hashes_t *h,
     cordon_hash_to_hex(&h->pdq, pdq);
     cordon_hex_encode(h->md5, sizeof h->md5, md5);
     cordon_hex_encode(h->sha256, sizeof h->sha256, sha);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:i}", "file",
-                          path, "type", "image", "pdq", pdq, "quality",
-                          h->quality, "md5", md5, "sha256", sha, "width",
-                          h->width, "height", h->height);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:i}", "file", path,
+                  "type", "image", "pdq", pdq, "quality", h->quality, "md5",
+                  md5, "sha256", sha, "width", h->width, "height", h->height);
     if (!o)
         return;
     if (dihedral) {
@@ -81,8 +82,8 @@ static int hash_one(const char *path, void *vctx)
     size_t len = 0;
     int rc = cli_read_file(path, ctx->dopts.max_bytes, &buf, &len);
     if (rc != CORDON_OK) {
-        cli_error(path, "%s", rc == CORDON_EIO ? strerror(errno)
-                                               : cordon_strerror(rc));
+        cli_error(path, "%s",
+                  rc == CORDON_EIO ? strerror(errno) : cordon_strerror(rc));
         ctx->failed++;
         return rc;
     }

@@ -32,7 +32,6 @@
 #include "cordon_error.h"
 #include "index_kernels.h"
 
-__attribute__((visibility("default"))) size_t dbg_visits, dbg_entries, dbg_surv, dbg_recs, dbg_tasks;
 #define MAX_SUB 16
 #define MIN_SUB 8
 /* Below this many records no secondary tables are built: a scan is as fast. */
@@ -44,7 +43,7 @@ __attribute__((visibility("default"))) size_t dbg_visits, dbg_entries, dbg_surv,
 #define TASK_FLUSH 4096
 #define SCAN_CHUNK 8192
 /* Visits whose memory is fetched together, a chunk ahead of their use. */
-#define VISIT_PIPE 32
+#define VISIT_PIPE 64
 #define PF_MAX_BYTES 512
 
 typedef struct {
@@ -61,9 +60,13 @@ struct cordon_index {
     cordon_index_opts_t opts;
     /* The indexed part. */
     size_t n;               /* records, dead ones included */
+    size_t nalloc;          /* records the arrays were allocated for */
     size_t ndead;
     cordon_hash256_t *hash; /* [n], 64-byte aligned, primary-table order */
-    uint64_t *id;           /* [n] */
+    /* Ids take 4 bytes each while every id fits in 32 bits (the usual case:
+     * database row numbers), else 8. */
+    uint64_t *id64;         /* [n], or NULL when id32 is used */
+    uint32_t *id32;         /* [n], or NULL when id64 is used */
     uint8_t *flags;         /* [n], or NULL while every flag is zero */
     uint64_t *dead;         /* bitmap of removed records, or NULL */
     int nsub;               /* substrings with tables; 1 = primary only */
@@ -109,6 +112,11 @@ static inline uint32_t sub_key(const cordon_hash256_t *h, unsigned bit,
     return (uint32_t)(v & ((1ull << width) - 1));
 }
 
+static inline uint64_t rec_id(const cordon_index_t *idx, size_t r)
+{
+    return idx->id32 ? idx->id32[r] : idx->id64[r];
+}
+
 static inline uint32_t primary_bucket(const cordon_index_t *idx,
                                       const cordon_hash256_t *h)
 {
@@ -149,14 +157,22 @@ static int clampi(int v, int lo, int hi)
 #define HUGE_MIN (4u << 20)
 #define HUGE_ALIGN (2u << 20)
 
-static void *xaligned(size_t bytes)
+/* What xaligned() really takes for a request of `bytes`. */
+static size_t alloc_size(size_t bytes)
 {
     size_t sz = (bytes + 63) & ~(size_t)63;
     if (!sz)
         sz = 64;
+    if (sz >= HUGE_MIN)
+        sz = (sz + HUGE_ALIGN - 1) & ~(size_t)(HUGE_ALIGN - 1);
+    return sz;
+}
+
+static void *xaligned(size_t bytes)
+{
+    size_t sz = alloc_size(bytes);
     if (sz < HUGE_MIN)
         return aligned_alloc(64, sz);
-    sz = (sz + HUGE_ALIGN - 1) & ~(size_t)(HUGE_ALIGN - 1);
     void *p = aligned_alloc(HUGE_ALIGN, sz);
 #ifdef MADV_HUGEPAGE
     if (p)
@@ -323,11 +339,13 @@ static void free_indexed(cordon_index_t *idx)
     }
     memset(idx->tab, 0, sizeof idx->tab);
     free(idx->hash);
-    free(idx->id);
+    free(idx->id64);
+    free(idx->id32);
     free(idx->flags);
     free(idx->dead);
     idx->hash = NULL;
-    idx->id = NULL;
+    idx->id64 = NULL;
+    idx->id32 = NULL;
     idx->flags = NULL;
     idx->dead = NULL;
     idx->n = idx->ndead = 0;
@@ -384,28 +402,31 @@ static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
         return;
     }
     g->nsub = k;
-    /* Secondary buckets of about 64 entries (about 190 bytes). */
-    int e = idx->opts.entry_bits ? idx->opts.entry_bits : 24;
+    /* Secondary buckets of about 64 entries (some 200 bytes): fewer would
+     * mean more buckets to visit, more would mean more bytes per visit. */
     int ds = clampi(lg - 6, 1, g->tab[k - 1].width);
-    if (getenv("DBG_DS")) ds = atoi(getenv("DBG_DS"));
-    if (getenv("DBG_D0")) g->tab[0].dbits = (uint8_t)atoi(getenv("DBG_D0"));
     int fmax = g->tab[k - 1].width - ds;
-    /* Spend the entry's bits on the fingerprint first, then on the page
-     * number; a page of 2^pshift records is what a survivor costs. */
-    int f = fmax, p = e - f;
-    int maxsh = getenv("DBG_MAXSH") ? atoi(getenv("DBG_MAXSH")) : 5;
-    if (p < lg - maxsh) { /* pages over 32 records: trade fingerprint bits */
-        p = lg - maxsh < e ? lg - maxsh : e;
-        f = e - p;
+    int f, p;
+    if (idx->opts.entry_bits) {
+        /* A fixed width: keep pages at 8 records or fewer if the width
+         * allows, and give the rest to the fingerprint. */
+        int e = idx->opts.entry_bits;
+        f = clampi(e - (lg - 3), 0, fmax);
+        p = e - f < lg ? e - f : lg;
+    } else {
+        /* Pages of two records, one cache line: a survivor then costs as
+         * much as an exact reference, for one bit less per entry. */
+        f = fmax;
+        p = lg - 1;
+        if (f + p > 32)
+            f = 32 - p;
     }
-    if (p > lg)
-        p = lg;
     g->ebits = f + p;
     g->pbits = p;
     g->pshift = lg - p;
     for (int i = 1; i < k; i++) {
         g->tab[i].dbits = (uint8_t)ds;
-        g->tab[i].fbits = (uint8_t)clampi(f, 0, g->tab[i].width - ds);
+        g->tab[i].fbits = (uint8_t)f;
     }
 }
 
@@ -415,6 +436,7 @@ static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
 typedef struct {
     const cordon_hash256_t *hash;
     const uint64_t *id;
+    const uint32_t *id32; /* used instead of id when not NULL */
     const uint8_t *flags; /* NULL = zero */
     const uint64_t *dead; /* NULL = none dead */
     size_t n;
@@ -630,7 +652,7 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
         if (src[s].n) {
             nonempty++;
             only = &src[s];
-            clean &= !src[s].dead;
+            clean &= !src[s].dead && !src[s].id32;
         }
     }
     if (total > CORDON_INDEX_MAX_ENTRIES)
@@ -666,7 +688,7 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
                 if (src[s].dead && (src[s].dead[i >> 6] >> (i & 63)) & 1)
                     continue;
                 gh[m] = src[s].hash[i];
-                gid[m] = src[s].id[i];
+                gid[m] = src[s].id32 ? src[s].id32[i] : src[s].id[i];
                 gfl[m] = src[s].flags ? src[s].flags[i] : 0;
                 m++;
             }
@@ -693,9 +715,9 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
     tmp = xaligned(m * sizeof *tmp);
     t0->dir = xcalloc((nb + 1) * sizeof *t0->dir);
     nw.hash = xaligned(m * sizeof *nw.hash);
-    nw.id = xaligned(m * sizeof *nw.id);
+    nw.id64 = xaligned(m * sizeof *nw.id64);
     fl = xaligned(m);
-    if (!key || !perm || !tmp || !t0->dir || !nw.hash || !nw.id || !fl)
+    if (!key || !perm || !tmp || !t0->dir || !nw.hash || !nw.id64 || !fl)
         goto fail;
     for (size_t i = 0; i < m; i++)
         key[i] = sub_key(&ih[i], t0->bit, t0->width) >> sh0;
@@ -706,7 +728,7 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
         if (j + 16 < m)
             __builtin_prefetch(&ih[perm[j + 16]]);
         nw.hash[j] = ih[perm[j]];
-        nw.id[j] = iid[perm[j]];
+        nw.id64[j] = iid[perm[j]];
         fl[j] = ifl ? ifl[perm[j]] : 0;
     }
     /* Sort and deduplicate inside each bucket, compacting as we go. */
@@ -720,11 +742,11 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
     size_t out = 0;
     for (size_t b = 0; b < nb; b++) {
         size_t lo = t0->dir[b], hi = t0->dir[b + 1];
-        size_t end = sort_dedupe(nw.hash, nw.id, fl, perm, lo, hi, idxbuf);
+        size_t end = sort_dedupe(nw.hash, nw.id64, fl, perm, lo, hi, idxbuf);
         t0->dir[b] = (uint32_t)out;
         if (out != lo) {
             memmove(&nw.hash[out], &nw.hash[lo], (end - lo) * sizeof *nw.hash);
-            memmove(&nw.id[out], &nw.id[lo], (end - lo) * sizeof *nw.id);
+            memmove(&nw.id64[out], &nw.id64[lo], (end - lo) * sizeof *nw.id64);
             memmove(&fl[out], &fl[lo], end - lo);
         }
         out += end - lo;
@@ -735,6 +757,18 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
     idxbuf = NULL;
     free(perm);
     perm = NULL;
+    uint64_t maxid = 0;
+    for (size_t r = 0; r < out; r++)
+        maxid = nw.id64[r] > maxid ? nw.id64[r] : maxid;
+    if (maxid <= UINT32_MAX) {
+        nw.id32 = xaligned(out * sizeof *nw.id32);
+        if (!nw.id32)
+            goto fail;
+        for (size_t r = 0; r < out; r++)
+            nw.id32[r] = (uint32_t)nw.id64[r];
+        free(nw.id64);
+        nw.id64 = NULL;
+    }
     int anyflag = 0;
     for (size_t r = 0; r < out && !anyflag; r++)
         anyflag = fl[r] != 0;
@@ -762,8 +796,10 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
     /* Commit: the tail's records are now in the indexed part. */
     free_indexed(idx);
     idx->n = nw.n;
+    idx->nalloc = m;
     idx->hash = nw.hash;
-    idx->id = nw.id;
+    idx->id64 = nw.id64;
+    idx->id32 = nw.id32;
     idx->flags = nw.flags;
     idx->nsub = nw.nsub;
     idx->ebits = nw.ebits;
@@ -791,8 +827,10 @@ static int compact_with(cordon_index_t *idx, const source_t *extra)
 {
     source_t src[3];
     int ns = 0;
-    src[ns++] = (source_t){idx->hash, idx->id, idx->flags, idx->dead, idx->n};
-    src[ns++] = (source_t){idx->thash, idx->tid, idx->tflags, NULL, idx->tn};
+    src[ns++] = (source_t){idx->hash, idx->id64, idx->id32, idx->flags,
+                           idx->dead, idx->n};
+    src[ns++] = (source_t){idx->thash, idx->tid, NULL, idx->tflags, NULL,
+                           idx->tn};
     if (extra)
         src[ns++] = *extra;
     return rebuild(idx, src, ns);
@@ -829,7 +867,7 @@ static size_t find_indexed(const cordon_index_t *idx,
         return SIZE_MAX;
     uint32_t b = primary_bucket(idx, h);
     for (size_t r = idx->tab[0].dir[b]; r < idx->tab[0].dir[b + 1]; r++) {
-        if (idx->id[r] == id && hash_equal(&idx->hash[r], h) &&
+        if (rec_id(idx, r) == id && hash_equal(&idx->hash[r], h) &&
             !is_dead(idx, r))
             return r;
     }
@@ -917,7 +955,7 @@ int cordon_index_add_bulk(cordon_index_t *idx, const cordon_hash256_t *hashes,
     if (!n)
         return CORDON_OK;
     size_t before = cordon_index_size(idx);
-    source_t extra = {hashes, ids, flags, NULL, n};
+    source_t extra = {hashes, ids, NULL, flags, NULL, n};
     int err = compact_with(idx, &extra);
     if (err)
         return err;
@@ -999,20 +1037,27 @@ size_t cordon_index_memory(const cordon_index_t *idx)
     if (!idx)
         return 0;
     size_t b = sizeof *idx;
-    size_t n = idx->n;
+    size_t n = idx->nalloc;
     if (idx->hash)
-        b += ((n * sizeof *idx->hash + 63) & ~(size_t)63) + n * 8;
+        b += alloc_size(n * sizeof *idx->hash);
+    if (idx->id64)
+        b += alloc_size(n * sizeof *idx->id64);
+    if (idx->id32)
+        b += alloc_size(idx->n * sizeof *idx->id32);
     if (idx->flags)
-        b += n;
+        b += idx->n;
     if (idx->dead)
-        b += (n + 63) / 64 * 8;
+        b += (idx->n + 63) / 64 * 8;
     for (int i = 0; i < idx->nsub; i++) {
         const table_t *t = &idx->tab[i];
         if (t->dir)
-            b += (((size_t)1 << t->dbits) + 1) * sizeof *t->dir;
-        b += t->ent_bytes;
+            b += alloc_size((((size_t)1 << t->dbits) + 1) * sizeof *t->dir);
+        if (t->ent)
+            b += alloc_size(t->ent_bytes);
     }
-    b += idx->tcap * (sizeof *idx->thash + sizeof *idx->tid);
+    if (idx->thash)
+        b += alloc_size(idx->tcap * sizeof *idx->thash);
+    b += idx->tcap * sizeof *idx->tid;
     if (idx->tflags)
         b += idx->tcap;
     return b;
@@ -1095,7 +1140,7 @@ static inline void rec_hash_id(const cordon_index_t *idx, uint32_t rec,
 {
     if (rec < idx->n) {
         *h = &idx->hash[rec];
-        *id = idx->id[rec];
+        *id = rec_id(idx, rec);
         *fl = idx->flags ? idx->flags[rec] : 0;
     } else {
         rec -= (uint32_t)idx->n;
@@ -1242,7 +1287,6 @@ static int flush_tasks(query_t *qr, int *truncated)
     int err = stage_reserve(qr, s->task_recs, truncated);
     if (err)
         return err;
-    dbg_recs += s->task_recs; dbg_tasks += s->ntask;
     s->nstage += qr->verify(qr->idx->hash, s->task, s->ntask, qr->q, qr->t,
                             s->stage + s->nstage);
     s->ntask = 0;

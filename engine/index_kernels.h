@@ -85,7 +85,7 @@ size_t cordon__index_verify_avx512(const cordon_hash256_t *recs,
                                    uint64_t *out);
 
 /* How many tasks ahead the verifiers prefetch. */
-#define CORDON__PF_TASK 16
+#define CORDON__PF_TASK 12
 
 /* The verifier's body, shared so that each kernel file compiles it with its
  * own instruction set (hardware popcount where the file may use it). Runs of

@@ -3,7 +3,7 @@
  *
  * Usage: bench_index [--sizes 1000000,10000000] [--reps 5] [--queries 2000]
  *                    [--data uniform,clustered] [--substrings K]
- *                    [--entry-bits E] [--threshold 31] [--json]
+ *                    [--entry-bits E] [--threshold 31] [--wide-ids] [--json]
  *
  * For each size and data set it bulk-builds an index, then runs a query mix
  * at the threshold: single queries (1 hash) and dihedral queries (8 hashes),
@@ -63,11 +63,23 @@ static cordon_hash256_t perturb(cordon_hash256_t h, int k)
     return h;
 }
 
-static double now(void)
+static double clock_s(clockid_t c)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(c, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static double now(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
+}
+
+/* CPU time of this thread: on a shared machine it is what "one core"
+ * means; the wall clock also counts time other processes took. */
+static double cpu_now(void)
+{
+    return clock_s(CLOCK_THREAD_CPUTIME_ID);
 }
 
 static int dcmp(const void *a, const void *b)
@@ -96,18 +108,23 @@ static long rss_kb(void)
     return kb;
 }
 
-/* Runs queries [0, nq) of the set nrep times; returns the median rate. */
-static double rate(const cordon_index_t *idx, const cordon_hash256_t *qs,
+typedef struct {
+    double cpu; /* queries per CPU second, median over repetitions */
+    double wall;
+} rate_t;
+
+/* Runs queries [0, nq) of the set reps times; returns the median rates. */
+static rate_t rate(const cordon_index_t *idx, const cordon_hash256_t *qs,
                    int nvar, size_t nq, int t, cordon_index_method_t m,
                    int reps, size_t *hits)
 {
-    double r[64];
+    double r[64], w[64];
     cordon_index_results_t res = {0};
     cordon_index_query_opts_t o = {0};
     o.method = m;
     *hits = 0;
     for (int k = 0; k < reps; k++) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         size_t h = 0;
         for (size_t i = 0; i < nq; i++) {
             if (cordon_index_query(idx, &qs[i * (size_t)nvar], nvar, t, &o,
@@ -117,11 +134,13 @@ static double rate(const cordon_index_t *idx, const cordon_hash256_t *qs,
             }
             h += res.count;
         }
-        r[k] = (double)nq / (now() - t0);
+        r[k] = (double)nq / (cpu_now() - c0);
+        w[k] = (double)nq / (now() - t0);
         *hits = h;
     }
     cordon_index_results_free(&res);
-    return median(r, reps);
+    rate_t out = {median(r, reps), median(w, reps)};
+    return out;
 }
 
 static int same_results(const cordon_index_t *idx, const cordon_hash256_t *q,
@@ -146,7 +165,7 @@ static int same_results(const cordon_index_t *idx, const cordon_hash256_t *q,
 int main(int argc, char **argv)
 {
     const char *sizes = "1000000,10000000", *data = "uniform,clustered";
-    int reps = 5, json = 0, t = 31;
+    int reps = 5, json = 0, t = 31, wide = 0;
     size_t nqueries = 2000;
     cordon_index_opts_t opts;
     cordon_index_opts_default(&opts);
@@ -154,6 +173,8 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--wide-ids")) {
+            wide = 1;
         } else if (!strcmp(a, "--sizes") && v) {
             sizes = v, i++;
         } else if (!strcmp(a, "--data") && v) {
@@ -172,7 +193,8 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "usage: %s [--sizes N,N] [--data uniform,clustered] "
                     "[--reps R] [--queries Q] [--substrings K] "
-                    "[--entry-bits E] [--threshold T] [--json]\n",
+                    "[--entry-bits E] [--threshold T] [--wide-ids] "
+                    "[--json]\n",
                     argv[0]);
             return 2;
         }
@@ -183,14 +205,20 @@ int main(int argc, char **argv)
     }
     if (!json)
         printf("# bench_index: path %s, threshold %d, %zu queries x %d "
-               "reps (medians); scan baseline on %zu queries\n"
+               "reps (medians); scan baseline on %zu queries x 3 reps\n"
                "# query mix: 50%% stored hashes with 0..40 bits flipped, "
-               "50%% random; dihedral = that hash + 7 random variants\n",
-               cordon_cpu_path_name(), t, nqueries, reps, nqueries / 20);
+               "50%% random; dihedral = that hash + 7 random variants\n"
+               "# rates are queries per CPU second of this thread (one "
+               "core); dih_wall/s is the wall clock\n"
+               "# ids: %s\n",
+               cordon_cpu_path_name(), t, nqueries, reps, nqueries / 20,
+               wide ? "above 2^32 (stored in 8 bytes)"
+                    : "0..n-1 (stored in 4 bytes)");
     if (!json)
-        printf("%-10s %-9s %6s %7s %7s %9s %9s %9s %9s %7s %7s\n", "size",
-               "data", "build_s", "B/hash", "subs", "single/s", "dih/s",
-               "scan1/s", "scan8/s", "x_dih", "hits/q");
+        printf("%-9s %-9s %7s %6s %4s %9s %8s %8s %8s %8s %6s %6s %6s\n",
+               "size", "data", "build_s", "B/hash", "subs", "single/s",
+               "dih/s", "dih_wall", "scan1/s", "scan8/s", "x_1", "x_8",
+               "hits/q");
     char *sl = strdup(sizes);
     for (char *ss = strtok(sl, ","); ss; ss = strtok(NULL, ",")) {
         size_t n = (size_t)atol(ss);
@@ -217,7 +245,7 @@ int main(int argc, char **argv)
                 } else {
                     h[i] = rand_hash();
                 }
-                id[i] = i;
+                id[i] = wide ? 0x100000000ull + i * 7919 : i;
             }
             /* q1: the single queries; q8: the same hash at a random
              * variant position among seven random ones. */
@@ -234,9 +262,9 @@ int main(int argc, char **argv)
                 return 2;
             }
             long rss0 = rss_kb();
-            double t0 = now();
+            double t0 = now(), c0 = cpu_now();
             int err = cordon_index_add_bulk(idx, h, id, NULL, n, NULL);
-            double build = now() - t0;
+            double build = now() - t0, build_cpu = cpu_now() - c0;
             /* Cross-check of cordon_index_memory() from the kernel's view. */
             double rss_bph = (double)(rss_kb() - rss0) * 1024.0 / (double)n;
             if (err) {
@@ -246,14 +274,14 @@ int main(int argc, char **argv)
             cordon_index_stats_t st;
             cordon_index_stats(idx, &st);
             size_t hs, hd, hx;
-            double single = rate(idx, q1, 1, nqueries, t, CORDON_INDEX_AUTO,
+            rate_t single = rate(idx, q1, 1, nqueries, t, CORDON_INDEX_AUTO,
                                  reps, &hs);
-            double dih = rate(idx, q8, 8, nqueries, t, CORDON_INDEX_AUTO,
+            rate_t dih = rate(idx, q8, 8, nqueries, t, CORDON_INDEX_AUTO,
                               reps, &hd);
             size_t nscan = nqueries / 20;
-            double scan1 =
+            rate_t scan1 =
                 rate(idx, q1, 1, nscan, t, CORDON_INDEX_SCAN, 3, &hx);
-            double scan8 =
+            rate_t scan8 =
                 rate(idx, q8, 8, nscan, t, CORDON_INDEX_SCAN, 3, &hx);
             int bad = 0;
             for (size_t i = 0; i < nscan; i++)
@@ -262,22 +290,26 @@ int main(int argc, char **argv)
             double bph = (double)st.memory / (double)st.entries;
             if (json) {
                 printf("{\"bench\":\"index\",\"size\":%zu,\"data\":\"%s\","
-                       "\"threshold\":%d,\"path\":\"%s\",\"build_s\":%.3f,"
+                       "\"threshold\":%d,\"path\":\"%s\",\"wide_ids\":%d,"
+                       "\"build_s\":%.3f,\"build_cpu_s\":%.3f,"
                        "\"bytes_per_hash\":%.2f,\"rss_bytes_per_hash\":%.2f,"
-                       "\"substrings\":%d,"
-                       "\"entry_bits\":%d,\"page_records\":%d,"
+                       "\"substrings\":%d,\"entry_bits\":%d,"
+                       "\"page_records\":%d,"
                        "\"single_qps\":%.1f,\"dihedral_qps\":%.1f,"
+                       "\"single_qps_wall\":%.1f,\"dihedral_qps_wall\":%.1f,"
                        "\"scan_single_qps\":%.2f,\"scan_dihedral_qps\":%.2f,"
                        "\"hits_per_query\":%.3f,\"mismatches\":%d}\n",
-                       n, ds, t, cordon_cpu_path_name(), build, bph, rss_bph,
-                       st.substrings, st.entry_bits, st.page_records, single,
-                       dih, scan1, scan8, (double)hd / (double)nqueries,
-                       bad);
+                       n, ds, t, cordon_cpu_path_name(), wide, build,
+                       build_cpu, bph, rss_bph, st.substrings, st.entry_bits,
+                       st.page_records, single.cpu, dih.cpu, single.wall,
+                       dih.wall, scan1.cpu, scan8.cpu,
+                       (double)hd / (double)nqueries, bad);
             } else {
-                printf("%-10zu %-9s %6.2f %7.1f %7d %9.0f %9.0f %9.1f %9.1f "
-                       "%7.0f %7.2f%s\n",
-                       n, ds, build, bph, st.substrings, single, dih, scan1,
-                       scan8, dih / scan8, (double)hd / (double)nqueries,
+                printf("%-9zu %-9s %7.2f %6.1f %4d %9.0f %8.0f %8.0f %8.1f "
+                       "%8.1f %6.1f %6.1f %6.2f%s\n",
+                       n, ds, build, bph, st.substrings, single.cpu, dih.cpu,
+                       dih.wall, scan1.cpu, scan8.cpu, single.cpu / scan1.cpu,
+                       dih.cpu / scan8.cpu, (double)hd / (double)nqueries,
                        bad ? "  MISMATCH" : "");
             }
             fflush(stdout);

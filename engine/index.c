@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cordon_cpu.h"
 #include "cordon_error.h"
@@ -37,16 +38,13 @@
 #define MIH_MIN_RECORDS 4096
 #define TAIL_MIN 4096
 #define TAIL_MAX 65536
-/* Most records one verification task covers (the task packs it in 16 bits). */
-#define TASK_MAX 65535
 /* Batch sizes of the query pipeline. */
 #define VISIT_CHUNK 1024
 #define TASK_FLUSH 4096
 #define SCAN_CHUNK 8192
-/* How far ahead the pipelines prefetch. */
-#define PF_DIR 16
-#define PF_ENT 8
-#define PF_TASK 8
+/* Visits whose memory is fetched together, a chunk ahead of their use. */
+#define VISIT_PIPE 64
+#define PF_MAX_BYTES 512
 
 typedef struct {
     uint16_t bit;   /* first bit of the substring */
@@ -62,9 +60,13 @@ struct cordon_index {
     cordon_index_opts_t opts;
     /* The indexed part. */
     size_t n;               /* records, dead ones included */
+    size_t nalloc;          /* records the arrays were allocated for */
     size_t ndead;
     cordon_hash256_t *hash; /* [n], 64-byte aligned, primary-table order */
-    uint64_t *id;           /* [n] */
+    /* Ids take 4 bytes each while every id fits in 32 bits (the usual case:
+     * database row numbers), else 8. */
+    uint64_t *id64;         /* [n], or NULL when id32 is used */
+    uint32_t *id32;         /* [n], or NULL when id64 is used */
     uint8_t *flags;         /* [n], or NULL while every flag is zero */
     uint64_t *dead;         /* bitmap of removed records, or NULL */
     int nsub;               /* substrings with tables; 1 = primary only */
@@ -112,6 +114,11 @@ static inline uint64_t sub_key(const cordon_hash256_t *h, unsigned bit,
     return v & ((1ull << width) - 1);
 }
 
+static inline uint64_t rec_id(const cordon_index_t *idx, size_t r)
+{
+    return idx->id32 ? idx->id32[r] : idx->id64[r];
+}
+
 static inline uint32_t primary_bucket(const cordon_index_t *idx,
                                       const cordon_hash256_t *h)
 {
@@ -146,10 +153,42 @@ static int clampi(int v, int lo, int hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-static void *xaligned(size_t bytes)
+/* Allocations of the index's big arrays. Past a few megabytes they are
+ * 2 MiB aligned and advised to use huge pages: queries touch them at random,
+ * and with 4 KiB pages nearly every access would also miss the TLB. */
+#define HUGE_MIN (4u << 20)
+#define HUGE_ALIGN (2u << 20)
+
+/* What xaligned() really takes for a request of `bytes`. */
+static size_t alloc_size(size_t bytes)
 {
     size_t sz = (bytes + 63) & ~(size_t)63;
-    return aligned_alloc(64, sz ? sz : 64);
+    if (!sz)
+        sz = 64;
+    if (sz >= HUGE_MIN)
+        sz = (sz + HUGE_ALIGN - 1) & ~(size_t)(HUGE_ALIGN - 1);
+    return sz;
+}
+
+static void *xaligned(size_t bytes)
+{
+    size_t sz = alloc_size(bytes);
+    if (sz < HUGE_MIN)
+        return aligned_alloc(64, sz);
+    void *p = aligned_alloc(HUGE_ALIGN, sz);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        (void)madvise(p, sz, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+static void *xcalloc(size_t bytes)
+{
+    void *p = xaligned(bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
 }
 
 /* Grows *p (elements of esz bytes) to hold at least need; 0 or ENOMEM. */
@@ -207,6 +246,28 @@ size_t cordon__index_filter_scalar(const uint8_t *ent, size_t lo, size_t hi,
             out[m++] = (uint32_t)(x & pmask);
     }
     return m;
+}
+
+size_t cordon__index_verify_scalar(const cordon_hash256_t *recs,
+                                   const uint64_t *tasks, size_t ntasks,
+                                   const cordon_hash256_t *q, int t,
+                                   uint64_t *out)
+{
+    return cordon__verify_body(recs, tasks, ntasks, q, t, out, 16,
+                               cordon__index_scan_scalar);
+}
+
+static cordon__verify_fn pick_verify(void)
+{
+    unsigned f = cordon_cpu_features();
+#if defined(__x86_64__)
+    if (f & CORDON_CPU_AVX512)
+        return cordon__index_verify_avx512;
+    if (f & CORDON_CPU_AVX2)
+        return cordon__index_verify_avx2;
+#endif
+    (void)f;
+    return cordon__index_verify_scalar;
 }
 
 static cordon__scan_fn pick_scan(void)
@@ -280,11 +341,13 @@ static void free_indexed(cordon_index_t *idx)
     }
     memset(idx->tab, 0, sizeof idx->tab);
     free(idx->hash);
-    free(idx->id);
+    free(idx->id64);
+    free(idx->id32);
     free(idx->flags);
     free(idx->dead);
     idx->hash = NULL;
-    idx->id = NULL;
+    idx->id64 = NULL;
+    idx->id32 = NULL;
     idx->flags = NULL;
     idx->dead = NULL;
     idx->n = idx->ndead = 0;
@@ -313,11 +376,13 @@ typedef struct {
 
 static int auto_substrings(size_t n)
 {
-    /* Multi-index hashing is cheapest with substrings of about log2(n)
-     * bits (Norouzi et al.), so that a substring bucket holds about one
-     * record. */
+    /* Theory (Norouzi et al.) puts the optimum near 256 / log2(n)
+     * substrings, so that a substring value holds about one record. On a
+     * Zen 5 core 11 measured best from 1 to 10 million records, 12 at 1
+     * million being as fast; below that the scan competes anyway and more,
+     * narrower substrings keep each table's visits cheap. */
     int lg = ceil_log2(n);
-    return clampi((256 + lg / 2) / (lg ? lg : 1), MIN_SUB, MAX_SUB);
+    return lg >= 20 ? 11 : lg >= 18 ? 12 : lg >= 16 ? 14 : 16;
 }
 
 static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
@@ -341,25 +406,31 @@ static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
         return;
     }
     g->nsub = k;
-    /* Secondary buckets of about 64 entries (about 190 bytes). */
-    int e = idx->opts.entry_bits ? idx->opts.entry_bits : 24;
+    /* Secondary buckets of about 64 entries (some 200 bytes): fewer would
+     * mean more buckets to visit, more would mean more bytes per visit. */
     int ds = clampi(lg - 6, 1, g->tab[k - 1].width);
     int fmax = g->tab[k - 1].width - ds;
-    /* Spend the entry's bits on the fingerprint first, then on the page
-     * number; a page of 2^pshift records is what a survivor costs. */
-    int f = fmax, p = e - f;
-    if (p < lg - 5) { /* pages over 32 records: trade fingerprint bits */
-        p = lg - 5 < e ? lg - 5 : e;
-        f = e - p;
+    int f, p;
+    if (idx->opts.entry_bits) {
+        /* A fixed width: keep pages at 8 records or fewer if the width
+         * allows, and give the rest to the fingerprint. */
+        int e = idx->opts.entry_bits;
+        f = clampi(e - (lg - 3), 0, fmax);
+        p = e - f < lg ? e - f : lg;
+    } else {
+        /* Pages of two records, one cache line: a survivor then costs as
+         * much as an exact reference, for one bit less per entry. */
+        f = fmax;
+        p = lg - 1;
+        if (f + p > 32)
+            f = 32 - p;
     }
-    if (p > lg)
-        p = lg;
     g->ebits = f + p;
     g->pbits = p;
     g->pshift = lg - p;
     for (int i = 1; i < k; i++) {
         g->tab[i].dbits = (uint8_t)ds;
-        g->tab[i].fbits = (uint8_t)clampi(f, 0, g->tab[i].width - ds);
+        g->tab[i].fbits = (uint8_t)f;
     }
 }
 
@@ -369,78 +440,194 @@ static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
 typedef struct {
     const cordon_hash256_t *hash;
     const uint64_t *id;
+    const uint32_t *id32; /* used instead of id when not NULL */
     const uint8_t *flags; /* NULL = zero */
     const uint64_t *dead; /* NULL = none dead */
     size_t n;
 } source_t;
 
-static int rec_cmp(const cordon_hash256_t *h, const uint64_t *id, uint32_t a,
-                   uint32_t b)
+/* Bits of a bucket number partitioned in the first radix pass: 256 output
+ * streams stay in L1, and each partition then fits in L2. */
+#define RADIX_HI 8
+
+/*
+ * Stable two-pass radix ordering of m items by key[i] (kbits bits): writes
+ * perm (final position -> item) and dir (2^kbits + 1 bucket starts). tmp
+ * holds m words. A single pass would scatter into 2^kbits places at once
+ * and miss the cache on nearly every write.
+ */
+static void radix_perm(const uint32_t *key, size_t m, int kbits, uint64_t *tmp,
+                       uint32_t *perm, uint32_t *dir)
 {
-    for (int w = 3; w >= 0; w--) {
-        if (h[a].w[w] != h[b].w[w])
-            return h[a].w[w] < h[b].w[w] ? -1 : 1;
+    int hb = kbits < RADIX_HI ? kbits : RADIX_HI, lb = kbits - hb;
+    size_t nh = (size_t)1 << hb;
+    uint32_t hcur[(1 << RADIX_HI) + 1];
+    memset(dir, 0, ((size_t)1 << kbits) * sizeof *dir + sizeof *dir);
+    for (size_t i = 0; i < m; i++)
+        dir[key[i] + 1]++;
+    for (size_t b = 0; b < (nh << lb); b++)
+        dir[b + 1] += dir[b];
+    for (size_t h = 0; h < nh; h++)
+        hcur[h] = dir[h << lb];
+    for (size_t i = 0; i < m; i++)
+        tmp[hcur[key[i] >> lb]++] = ((uint64_t)key[i] << 32) | i;
+    for (size_t h = 0; h < nh; h++) {
+        /* The partition's bucket cursors (dir entries) stay in cache. */
+        size_t lo = dir[h << lb], hi = dir[(h + 1) << lb];
+        for (size_t j = lo; j < hi; j++)
+            perm[dir[tmp[j] >> 32]++] = (uint32_t)tmp[j];
     }
-    if (id[a] != id[b])
-        return id[a] < id[b] ? -1 : 1;
-    return a < b ? -1 : a > b;
+    /* dir[b] now holds the end of bucket b: shift back to starts. */
+    for (size_t b = (nh << lb); b > 0; b--)
+        dir[b] = dir[b - 1];
+    dir[0] = 0;
+}
+
+static int rec_less(const cordon_hash256_t *ha, uint64_t ia, uint32_t oa,
+                    const cordon_hash256_t *hb, uint64_t ib, uint32_t ob)
+{
+    for (int w = 3; w >= 0; w--)
+        if (ha->w[w] != hb->w[w])
+            return ha->w[w] < hb->w[w];
+    if (ia != ib)
+        return ia < ib;
+    return oa < ob;
 }
 
 typedef struct {
     const cordon_hash256_t *h;
     const uint64_t *id;
+    const uint32_t *orig;
 } rec_ctx_t;
 
 static int rec_qcmp(const void *a, const void *b, void *ctx)
 {
     const rec_ctx_t *c = ctx;
-    return rec_cmp(c->h, c->id, *(const uint32_t *)a, *(const uint32_t *)b);
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    if (rec_less(&c->h[x], c->id[x], c->orig[x], &c->h[y], c->id[y],
+                 c->orig[y]))
+        return -1;
+    return rec_less(&c->h[y], c->id[y], c->orig[y], &c->h[x], c->id[x],
+                    c->orig[x]);
 }
 
-static void sort_bucket(const cordon_hash256_t *h, const uint64_t *id,
-                        uint32_t *p, size_t n)
+/*
+ * Sorts the contiguous records [lo, hi) by (hash, id, input order) and
+ * drops exact (hash, id) repeats, keeping the earliest input. Returns the
+ * new end. Small buckets, the common case, are insertion-sorted in place;
+ * large ones (heavy duplication) go through qsort on an index.
+ */
+static size_t sort_dedupe(cordon_hash256_t *h, uint64_t *id, uint8_t *fl,
+                          uint32_t *orig, size_t lo, size_t hi, uint32_t *idxbuf)
 {
-    if (n > 24) {
-        rec_ctx_t c = {h, id};
-        qsort_r(p, n, sizeof *p, rec_qcmp, &c);
-        return;
-    }
-    for (size_t i = 1; i < n; i++) {
-        uint32_t x = p[i];
-        size_t j = i;
-        while (j > 0 && rec_cmp(h, id, p[j - 1], x) > 0) {
-            p[j] = p[j - 1];
-            j--;
+    size_t n = hi - lo;
+    if (n > 32) {
+        rec_ctx_t c = {h, id, orig};
+        for (size_t i = 0; i < n; i++)
+            idxbuf[i] = (uint32_t)(lo + i);
+        qsort_r(idxbuf, n, sizeof *idxbuf, rec_qcmp, &c);
+        /* Apply the permutation by cycles. */
+        for (size_t i = 0; i < n; i++) {
+            if (idxbuf[i] == (uint32_t)(lo + i))
+                continue;
+            cordon_hash256_t th = h[lo + i];
+            uint64_t ti = id[lo + i];
+            uint8_t tf = fl[lo + i];
+            uint32_t to = orig[lo + i];
+            size_t j = i;
+            for (;;) {
+                size_t k = idxbuf[j] - lo;
+                idxbuf[j] = (uint32_t)(lo + j);
+                if (k == i) {
+                    h[lo + j] = th;
+                    id[lo + j] = ti;
+                    fl[lo + j] = tf;
+                    orig[lo + j] = to;
+                    break;
+                }
+                h[lo + j] = h[lo + k];
+                id[lo + j] = id[lo + k];
+                fl[lo + j] = fl[lo + k];
+                orig[lo + j] = orig[lo + k];
+                j = k;
+            }
         }
-        p[j] = x;
+    } else {
+        for (size_t i = lo + 1; i < hi; i++) {
+            cordon_hash256_t th = h[i];
+            uint64_t ti = id[i];
+            uint8_t tf = fl[i];
+            uint32_t to = orig[i];
+            size_t j = i;
+            while (j > lo && rec_less(&th, ti, to, &h[j - 1], id[j - 1],
+                                      orig[j - 1])) {
+                h[j] = h[j - 1];
+                id[j] = id[j - 1];
+                fl[j] = fl[j - 1];
+                orig[j] = orig[j - 1];
+                j--;
+            }
+            h[j] = th;
+            id[j] = ti;
+            fl[j] = tf;
+            orig[j] = to;
+        }
     }
+    size_t out = lo;
+    for (size_t i = lo; i < hi; i++) {
+        if (i > lo && id[i] == id[out - 1] && hash_equal(&h[i], &h[out - 1]))
+            continue;
+        if (out != i) {
+            h[out] = h[i];
+            id[out] = id[i];
+            fl[out] = fl[i];
+            orig[out] = orig[i];
+        }
+        out++;
+    }
+    return out;
 }
 
-/* Builds the secondary table t over the final records. */
-static int build_secondary(cordon_index_t *idx, const geom_t *g, table_t *t)
+/* Builds the secondary table t over the final records; tmp holds n words. */
+static int build_secondary(cordon_index_t *idx, const geom_t *g, table_t *t,
+                           uint64_t *tmp)
 {
     size_t nb = (size_t)1 << t->dbits;
     uint32_t *cur = NULL;
-    int err = CORDON_ENOMEM;
-    t->dir = calloc(nb + 1, sizeof *t->dir);
-    cur = malloc(nb * sizeof *cur);
+    t->dir = xcalloc((nb + 1) * sizeof *t->dir);
     t->ent_bytes =
         ((uint64_t)idx->n * (unsigned)g->ebits + 7) / 8 + CORDON_INDEX_ENT_PAD;
-    t->ent = calloc(1, t->ent_bytes);
-    if (!t->dir || !cur || !t->ent)
+    t->ent = xcalloc(t->ent_bytes);
+    int hb = t->dbits < RADIX_HI ? t->dbits : RADIX_HI, lb = t->dbits - hb;
+    size_t nh = (size_t)1 << hb;
+    cur = malloc(((size_t)1 << lb) * sizeof *cur);
+    if (!t->dir || !t->ent || !cur)
         goto fail;
-    unsigned sh = t->width - t->dbits;
+    unsigned sh = t->width - t->dbits, fsh = sh - t->fbits;
+    uint64_t fmask = (1ull << t->fbits) - 1;
     for (size_t r = 0; r < idx->n; r++)
         t->dir[(sub_key(&idx->hash[r], t->bit, t->width) >> sh) + 1]++;
     for (size_t b = 0; b < nb; b++)
         t->dir[b + 1] += t->dir[b];
-    memcpy(cur, t->dir, nb * sizeof *cur);
-    unsigned fsh = sh - t->fbits;
-    uint64_t fmask = (1ull << t->fbits) - 1;
+    /* Pass 1: (bucket, entry) pairs into 256 partitions, in record order. */
+    uint32_t hcur[(1 << RADIX_HI) + 1];
+    for (size_t h = 0; h < nh; h++)
+        hcur[h] = t->dir[h << lb];
     for (size_t r = 0; r < idx->n; r++) {
         uint32_t key = sub_key(&idx->hash[r], t->bit, t->width);
+        uint32_t b = key >> sh;
         uint64_t e = (((key >> fsh) & fmask) << g->pbits) | (r >> g->pshift);
-        or_bits(t->ent, (uint64_t)cur[key >> sh]++ * (unsigned)g->ebits, e);
+        tmp[hcur[b >> lb]++] = ((uint64_t)b << 32) | e;
+    }
+    /* Pass 2: each partition's entries land in an L2-sized stretch. */
+    for (size_t h = 0; h < nh; h++) {
+        size_t lo = t->dir[h << lb], hi = t->dir[(h + 1) << lb];
+        memcpy(cur, &t->dir[h << lb], ((size_t)1 << lb) * sizeof *cur);
+        for (size_t j = lo; j < hi; j++) {
+            uint32_t b = (uint32_t)(tmp[j] >> 32) & (((uint32_t)1 << lb) - 1);
+            or_bits(t->ent, (uint64_t)cur[b]++ * (unsigned)g->ebits,
+                    (uint32_t)tmp[j]);
+        }
     }
     free(cur);
     return CORDON_OK;
@@ -450,7 +637,7 @@ fail:
     free(t->dir);
     t->ent = NULL;
     t->dir = NULL;
-    return err;
+    return CORDON_ENOMEM;
 }
 
 /*
@@ -462,37 +649,57 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
 {
     int err = CORDON_ENOMEM;
     size_t total = 0;
-    for (int s = 0; s < nsrc; s++)
+    int nonempty = 0, clean = 1;
+    const source_t *only = NULL;
+    for (int s = 0; s < nsrc; s++) {
         total += src[s].n;
+        if (src[s].n) {
+            nonempty++;
+            only = &src[s];
+            clean &= !src[s].dead && !src[s].id32;
+        }
+    }
     if (total > CORDON_INDEX_MAX_ENTRIES)
         return CORDON_ETOOLARGE;
 
     cordon_index_t nw;
     memset(&nw, 0, sizeof nw);
     nw.opts = idx->opts;
-    cordon_hash256_t *ih = NULL;
-    uint64_t *iid = NULL;
-    uint8_t *ifl = NULL;
-    uint32_t *perm = NULL, *cnt = NULL;
-    int anyflag = 0;
-
-    /* Gather the live input into one array; rebuilding is rare enough that
-     * the copy is cheaper to reason about than indexing across sources. */
-    ih = xaligned(total * sizeof *ih);
-    iid = malloc((total ? total : 1) * sizeof *iid);
-    ifl = malloc(total ? total : 1);
-    if (!ih || !iid || !ifl)
-        goto fail;
+    cordon_hash256_t *gh = NULL;
+    uint64_t *gid = NULL, *tmp = NULL;
+    uint8_t *gfl = NULL, *fl = NULL;
+    uint32_t *key = NULL, *perm = NULL, *idxbuf = NULL;
+    const cordon_hash256_t *ih;
+    const uint64_t *iid;
+    const uint8_t *ifl;
     size_t m = 0;
-    for (int s = 0; s < nsrc; s++) {
-        for (size_t i = 0; i < src[s].n; i++) {
-            if (src[s].dead && (src[s].dead[i >> 6] >> (i & 63)) & 1)
-                continue;
-            ih[m] = src[s].hash[i];
-            iid[m] = src[s].id[i];
-            ifl[m] = src[s].flags ? src[s].flags[i] : 0;
-            m++;
+
+    if (nonempty <= 1 && clean) {
+        /* One clean source (a bulk load into an empty index): read it in
+         * place instead of copying hundreds of megabytes. */
+        ih = only ? only->hash : NULL;
+        iid = only ? only->id : NULL;
+        ifl = only ? only->flags : NULL;
+        m = only ? only->n : 0;
+    } else {
+        gh = xaligned(total * sizeof *gh);
+        gid = xaligned(total * sizeof *gid);
+        gfl = xaligned(total);
+        if (!gh || !gid || !gfl)
+            goto fail;
+        for (int s = 0; s < nsrc; s++) {
+            for (size_t i = 0; i < src[s].n; i++) {
+                if (src[s].dead && (src[s].dead[i >> 6] >> (i & 63)) & 1)
+                    continue;
+                gh[m] = src[s].hash[i];
+                gid[m] = src[s].id32 ? src[s].id32[i] : src[s].id[i];
+                gfl[m] = src[s].flags ? src[s].flags[i] : 0;
+                m++;
+            }
         }
+        ih = gh;
+        iid = gid;
+        ifl = gfl;
     }
 
     geom_t g;
@@ -503,77 +710,100 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
     nw.pbits = g.pbits;
     nw.pshift = g.pshift;
 
-    /* Counting sort by primary bucket, then (hash, id) inside a bucket so
-     * that exact duplicates become neighbours. */
+    /* Order the records by primary bucket. */
     table_t *t0 = &nw.tab[0];
     size_t nb = (size_t)1 << t0->dbits;
     unsigned sh0 = t0->width - t0->dbits;
-    perm = malloc((m ? m : 1) * sizeof *perm);
-    cnt = calloc(nb + 1, sizeof *cnt);
-    t0->dir = calloc(nb + 1, sizeof *t0->dir);
-    if (!perm || !cnt || !t0->dir)
+    key = xaligned(m * sizeof *key);
+    perm = xaligned(m * sizeof *perm);
+    tmp = xaligned(m * sizeof *tmp);
+    t0->dir = xcalloc((nb + 1) * sizeof *t0->dir);
+    nw.hash = xaligned(m * sizeof *nw.hash);
+    nw.id64 = xaligned(m * sizeof *nw.id64);
+    fl = xaligned(m);
+    if (!key || !perm || !tmp || !t0->dir || !nw.hash || !nw.id64 || !fl)
         goto fail;
     for (size_t i = 0; i < m; i++)
-        cnt[(sub_key(&ih[i], t0->bit, t0->width) >> sh0) + 1]++;
+        key[i] = sub_key(&ih[i], t0->bit, t0->width) >> sh0;
+    radix_perm(key, m, t0->dbits, tmp, perm, t0->dir);
+    free(key);
+    key = NULL;
+    for (size_t j = 0; j < m; j++) {
+        if (j + 16 < m)
+            __builtin_prefetch(&ih[perm[j + 16]]);
+        nw.hash[j] = ih[perm[j]];
+        nw.id64[j] = iid[perm[j]];
+        fl[j] = ifl ? ifl[perm[j]] : 0;
+    }
+    /* Sort and deduplicate inside each bucket, compacting as we go. */
+    size_t maxb = 0;
     for (size_t b = 0; b < nb; b++)
-        cnt[b + 1] += cnt[b];
-    for (size_t i = 0; i < m; i++)
-        perm[cnt[sub_key(&ih[i], t0->bit, t0->width) >> sh0]++] = (uint32_t)i;
-    /* cnt[b] is now the end of bucket b. */
-    size_t out_n = 0, start = 0;
-    for (size_t b = 0; b < nb; b++) {
-        size_t end = cnt[b];
-        sort_bucket(ih, iid, perm + start, end - start);
-        t0->dir[b] = (uint32_t)out_n;
-        for (size_t j = start; j < end; j++) {
-            if (j > start && hash_equal(&ih[perm[j]], &ih[perm[j - 1]]) &&
-                iid[perm[j]] == iid[perm[j - 1]])
-                continue;
-            perm[out_n++] = perm[j];
-        }
-        start = end;
-    }
-    t0->dir[nb] = (uint32_t)out_n;
-    free(cnt);
-    cnt = NULL;
-
-    nw.n = out_n;
-    nw.hash = xaligned(out_n * sizeof *nw.hash);
-    nw.id = malloc((out_n ? out_n : 1) * sizeof *nw.id);
-    if (!nw.hash || !nw.id)
+        if (t0->dir[b + 1] - t0->dir[b] > maxb)
+            maxb = t0->dir[b + 1] - t0->dir[b];
+    idxbuf = malloc((maxb ? maxb : 1) * sizeof *idxbuf);
+    if (!idxbuf)
         goto fail;
-    for (size_t r = 0; r < out_n; r++) {
-        nw.hash[r] = ih[perm[r]];
-        nw.id[r] = iid[perm[r]];
-        anyflag |= ifl[perm[r]];
+    size_t out = 0;
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = t0->dir[b], hi = t0->dir[b + 1];
+        size_t end = sort_dedupe(nw.hash, nw.id64, fl, perm, lo, hi, idxbuf);
+        t0->dir[b] = (uint32_t)out;
+        if (out != lo) {
+            memmove(&nw.hash[out], &nw.hash[lo], (end - lo) * sizeof *nw.hash);
+            memmove(&nw.id64[out], &nw.id64[lo], (end - lo) * sizeof *nw.id64);
+            memmove(&fl[out], &fl[lo], end - lo);
+        }
+        out += end - lo;
     }
-    if (anyflag) {
-        nw.flags = malloc(out_n);
-        if (!nw.flags)
-            goto fail;
-        for (size_t r = 0; r < out_n; r++)
-            nw.flags[r] = ifl[perm[r]];
-    }
+    t0->dir[nb] = (uint32_t)out;
+    nw.n = out;
+    free(idxbuf);
+    idxbuf = NULL;
     free(perm);
     perm = NULL;
-    free(ifl);
-    ifl = NULL;
-    free(iid);
-    iid = NULL;
-    free(ih);
-    ih = NULL;
+    uint64_t maxid = 0;
+    for (size_t r = 0; r < out; r++)
+        maxid = nw.id64[r] > maxid ? nw.id64[r] : maxid;
+    if (maxid <= UINT32_MAX) {
+        nw.id32 = xaligned(out * sizeof *nw.id32);
+        if (!nw.id32)
+            goto fail;
+        for (size_t r = 0; r < out; r++)
+            nw.id32[r] = (uint32_t)nw.id64[r];
+        free(nw.id64);
+        nw.id64 = NULL;
+    }
+    int anyflag = 0;
+    for (size_t r = 0; r < out && !anyflag; r++)
+        anyflag = fl[r] != 0;
+    if (anyflag) {
+        nw.flags = fl;
+        fl = NULL;
+    }
+    free(fl);
+    fl = NULL;
+    free(gh);
+    gh = NULL;
+    free(gid);
+    gid = NULL;
+    free(gfl);
+    gfl = NULL;
 
     for (int i = 1; i < nw.nsub; i++) {
-        err = build_secondary(&nw, &g, &nw.tab[i]);
+        err = build_secondary(&nw, &g, &nw.tab[i], tmp);
         if (err)
             goto fail;
     }
+    free(tmp);
+    tmp = NULL;
 
     /* Commit: the tail's records are now in the indexed part. */
     free_indexed(idx);
     idx->n = nw.n;
+    idx->nalloc = m;
     idx->hash = nw.hash;
-    idx->id = nw.id;
+    idx->id64 = nw.id64;
+    idx->id32 = nw.id32;
     idx->flags = nw.flags;
     idx->nsub = nw.nsub;
     idx->ebits = nw.ebits;
@@ -585,11 +815,14 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
         memset(idx->tflags, 0, idx->tcap);
     return CORDON_OK;
 fail:
-    free(cnt);
+    free(idxbuf);
+    free(fl);
+    free(tmp);
     free(perm);
-    free(ifl);
-    free(iid);
-    free(ih);
+    free(key);
+    free(gfl);
+    free(gid);
+    free(gh);
     free_indexed(&nw);
     return err ? err : CORDON_ENOMEM;
 }
@@ -598,8 +831,10 @@ static int compact_with(cordon_index_t *idx, const source_t *extra)
 {
     source_t src[3];
     int ns = 0;
-    src[ns++] = (source_t){idx->hash, idx->id, idx->flags, idx->dead, idx->n};
-    src[ns++] = (source_t){idx->thash, idx->tid, idx->tflags, NULL, idx->tn};
+    src[ns++] = (source_t){idx->hash, idx->id64, idx->id32, idx->flags,
+                           idx->dead, idx->n};
+    src[ns++] = (source_t){idx->thash, idx->tid, NULL, idx->tflags, NULL,
+                           idx->tn};
     if (extra)
         src[ns++] = *extra;
     return rebuild(idx, src, ns);
@@ -636,7 +871,7 @@ static size_t find_indexed(const cordon_index_t *idx,
         return SIZE_MAX;
     uint32_t b = primary_bucket(idx, h);
     for (size_t r = idx->tab[0].dir[b]; r < idx->tab[0].dir[b + 1]; r++) {
-        if (idx->id[r] == id && hash_equal(&idx->hash[r], h) &&
+        if (rec_id(idx, r) == id && hash_equal(&idx->hash[r], h) &&
             !is_dead(idx, r))
             return r;
     }
@@ -724,7 +959,7 @@ int cordon_index_add_bulk(cordon_index_t *idx, const cordon_hash256_t *hashes,
     if (!n)
         return CORDON_OK;
     size_t before = cordon_index_size(idx);
-    source_t extra = {hashes, ids, flags, NULL, n};
+    source_t extra = {hashes, ids, NULL, flags, NULL, n};
     int err = compact_with(idx, &extra);
     if (err)
         return err;
@@ -806,20 +1041,27 @@ size_t cordon_index_memory(const cordon_index_t *idx)
     if (!idx)
         return 0;
     size_t b = sizeof *idx;
-    size_t n = idx->n;
+    size_t n = idx->nalloc;
     if (idx->hash)
-        b += ((n * sizeof *idx->hash + 63) & ~(size_t)63) + n * 8;
+        b += alloc_size(n * sizeof *idx->hash);
+    if (idx->id64)
+        b += alloc_size(n * sizeof *idx->id64);
+    if (idx->id32)
+        b += alloc_size(idx->n * sizeof *idx->id32);
     if (idx->flags)
-        b += n;
+        b += idx->n;
     if (idx->dead)
-        b += (n + 63) / 64 * 8;
+        b += (idx->n + 63) / 64 * 8;
     for (int i = 0; i < idx->nsub; i++) {
         const table_t *t = &idx->tab[i];
         if (t->dir)
-            b += (((size_t)1 << t->dbits) + 1) * sizeof *t->dir;
-        b += t->ent_bytes;
+            b += alloc_size((((size_t)1 << t->dbits) + 1) * sizeof *t->dir);
+        if (t->ent)
+            b += alloc_size(t->ent_bytes);
     }
-    b += idx->tcap * (sizeof *idx->thash + sizeof *idx->tid);
+    if (idx->thash)
+        b += alloc_size(idx->tcap * sizeof *idx->thash);
+    b += idx->tcap * sizeof *idx->tid;
     if (idx->tflags)
         b += idx->tcap;
     return b;
@@ -852,8 +1094,8 @@ typedef struct {
     size_t nstage, capstage;
     uint64_t *visit; /* (table, variant, remaining radius, bucket) */
     size_t capvisit;
-    uint64_t *task; /* (first record, count, variant) */
-    size_t ntask, captask;
+    uint64_t *task; /* CORDON__TASK words */
+    size_t ntask, captask, task_recs;
     uint32_t *surv; /* survivor pages of one bucket */
     size_t capsurv;
     uint32_t *order; /* for sorting hits */
@@ -893,6 +1135,7 @@ typedef struct {
     scratch_t *s;
     cordon__scan_fn scan;
     cordon__filter_fn filter;
+    cordon__verify_fn verify;
 } query_t;
 
 static inline void rec_hash_id(const cordon_index_t *idx, uint32_t rec,
@@ -901,7 +1144,7 @@ static inline void rec_hash_id(const cordon_index_t *idx, uint32_t rec,
 {
     if (rec < idx->n) {
         *h = &idx->hash[rec];
-        *id = idx->id[rec];
+        *id = rec_id(idx, rec);
         *fl = idx->flags ? idx->flags[rec] : 0;
     } else {
         rec -= (uint32_t)idx->n;
@@ -1039,50 +1282,19 @@ static int scan_range(query_t *qr, const cordon_hash256_t *recs, size_t lo,
     return CORDON_OK;
 }
 
-#define TASK(rec, cnt, var)                                                    \
-    (((uint64_t)(rec) << 19) | ((uint64_t)(cnt) << 3) | (uint64_t)(var))
-#define TASK_REC(t) ((uint32_t)((t) >> 19))
-#define TASK_CNT(t) ((uint32_t)(((t) >> 3) & 0xffff))
-#define TASK_VAR(t) ((int)((t)&7))
-
-/* Verifies the queued tasks: each is a run of records for one variant. */
+/* Verifies the queued tasks. */
 static int flush_tasks(query_t *qr, int *truncated)
 {
     scratch_t *s = qr->s;
-    const cordon_hash256_t *recs = qr->idx->hash;
-    for (size_t i = 0; i < s->ntask; i++) {
-        if (i + PF_TASK < s->ntask) {
-            const char *p =
-                (const char *)&recs[TASK_REC(s->task[i + PF_TASK])];
-            __builtin_prefetch(p);
-            __builtin_prefetch(p + 64);
-        }
-        uint64_t tk = s->task[i];
-        uint32_t r0 = TASK_REC(tk), c = TASK_CNT(tk);
-        int v = TASK_VAR(tk);
-        int err = stage_reserve(qr, c, truncated);
-        if (err)
-            return err;
-        uint64_t *out = s->stage + s->nstage;
-        size_t m;
-        if (c <= 16) {
-            /* Short runs are the common case; a call would cost more than
-             * the work. */
-            const cordon_hash256_t *qv = &qr->q[v];
-            m = 0;
-            for (uint32_t j = 0; j < c; j++) {
-                int d = hash_distance(&recs[r0 + j], qv);
-                if (d <= qr->t)
-                    out[m++] = CORDON__HIT(r0 + j, d, v);
-            }
-        } else {
-            m = qr->scan(recs + r0, c, &qr->q[v], 1, qr->t, r0, out);
-            for (size_t j = 0; j < m; j++)
-                out[j] |= (uint64_t)v;
-        }
-        s->nstage += m;
-    }
+    if (!s->ntask)
+        return CORDON_OK;
+    int err = stage_reserve(qr, s->task_recs, truncated);
+    if (err)
+        return err;
+    s->nstage += qr->verify(qr->idx->hash, s->task, s->ntask, qr->q, qr->t,
+                            s->stage + s->nstage);
     s->ntask = 0;
+    s->task_recs = 0;
     return CORDON_OK;
 }
 
@@ -1091,13 +1303,14 @@ static int push_task(query_t *qr, uint32_t rec, uint32_t cnt, int v,
 {
     scratch_t *s = qr->s;
     while (cnt) {
-        uint32_t c = cnt < TASK_MAX ? cnt : TASK_MAX;
+        uint32_t c = cnt < CORDON__TASK_MAX ? cnt : CORDON__TASK_MAX;
         if (s->ntask >= TASK_FLUSH) {
             int err = flush_tasks(qr, truncated);
             if (err)
                 return err;
         }
-        s->task[s->ntask++] = TASK(rec, c, v);
+        s->task[s->ntask++] = CORDON__TASK(rec, c, v);
+        s->task_recs += c;
         rec += c;
         cnt -= c;
     }
@@ -1112,58 +1325,85 @@ static int push_task(query_t *qr, uint32_t rec, uint32_t cnt, int v,
 #define VISIT_RR(x) ((int)(((x) >> 32) & 0xff))
 #define VISIT_B(x) ((uint32_t)(x))
 
-/* Processes a chunk of directory visits with software pipelining: the
- * directory words are fetched PF_DIR visits ahead, the entries PF_ENT ahead.
- */
+/* Reads the bucket bounds of visits [i, i + n) and prefetches the buckets.
+ * The directory loads are independent of each other, so the core overlaps
+ * them; the bucket prefetches then overlap with filtering the previous
+ * chunk. */
+static void fetch_chunk(const cordon_index_t *idx, const uint64_t *vis,
+                        size_t n, uint32_t *lo, uint32_t *hi)
+{
+    for (size_t j = 0; j < n; j++) {
+        const table_t *t = &idx->tab[VISIT_TAB(vis[j])];
+        uint32_t b = VISIT_B(vis[j]);
+        lo[j] = t->dir[b];
+        hi[j] = t->dir[b + 1];
+    }
+    for (size_t j = 0; j < n; j++) {
+        int ti = VISIT_TAB(vis[j]);
+        const char *p, *e;
+        if (ti == 0) {
+            p = (const char *)&idx->hash[lo[j]];
+            e = (const char *)&idx->hash[hi[j]];
+        } else {
+            const uint8_t *ent = idx->tab[ti].ent;
+            p = (const char *)ent + (((uint64_t)lo[j] * (unsigned)idx->ebits) >> 3);
+            e = (const char *)ent +
+                (((uint64_t)hi[j] * (unsigned)idx->ebits + 7) >> 3);
+        }
+        if (e - p > PF_MAX_BYTES)
+            e = p + PF_MAX_BYTES;
+        for (; p < e; p += 64)
+            __builtin_prefetch(p);
+    }
+}
+
+/* Processes directory visits, a chunk at a time with the next chunk's
+ * memory in flight. */
 static int run_visits(query_t *qr, const uint64_t *vis, size_t nv,
                       const uint32_t *qkey, int *truncated)
 {
     const cordon_index_t *idx = qr->idx;
     scratch_t *s = qr->s;
-    for (size_t i = 0; i < nv; i++) {
-        if (i + PF_DIR < nv) {
-            uint64_t x = vis[i + PF_DIR];
-            __builtin_prefetch(&idx->tab[VISIT_TAB(x)].dir[VISIT_B(x)]);
-        }
-        if (i + PF_ENT < nv) {
-            uint64_t x = vis[i + PF_ENT];
-            const table_t *t = &idx->tab[VISIT_TAB(x)];
-            uint32_t off = t->dir[VISIT_B(x)];
-            if (VISIT_TAB(x) == 0)
-                __builtin_prefetch(&idx->hash[off]);
-            else
-                __builtin_prefetch(t->ent +
-                                   (((uint64_t)off * (unsigned)idx->ebits) >>
-                                    3));
-        }
-        uint64_t x = vis[i];
-        int ti = VISIT_TAB(x), v = VISIT_VAR(x);
-        const table_t *t = &idx->tab[ti];
-        uint32_t b = VISIT_B(x), lo = t->dir[b], hi = t->dir[b + 1];
-        if (lo == hi)
-            continue;
-        int err;
-        if (ti == 0) {
-            err = push_task(qr, lo, hi - lo, v, truncated);
-            if (err)
-                return err;
-            continue;
-        }
-        if (grow((void **)&s->surv, &s->capsurv, hi - lo, sizeof *s->surv))
-            return CORDON_ENOMEM;
-        uint32_t qk = qkey[v * MAX_SUB + ti];
-        uint32_t qfp = (qk >> (t->width - t->dbits - t->fbits)) &
-                       ((1u << t->fbits) - 1);
-        size_t ns = qr->filter(t->ent, lo, hi, idx->ebits, idx->pbits, qfp,
-                               VISIT_RR(x), s->surv);
-        for (size_t j = 0; j < ns; j++) {
-            uint32_t r0 = s->surv[j] << idx->pshift;
-            uint32_t c = 1u << idx->pshift;
-            if (r0 + c > idx->n)
-                c = (uint32_t)idx->n - r0;
-            err = push_task(qr, r0, c, v, truncated);
-            if (err)
-                return err;
+    uint32_t lo[2][VISIT_PIPE], hi[2][VISIT_PIPE];
+    int cur = 0;
+    if (nv)
+        fetch_chunk(idx, vis, nv < VISIT_PIPE ? nv : VISIT_PIPE, lo[0], hi[0]);
+    for (size_t base = 0; base < nv; base += VISIT_PIPE, cur ^= 1) {
+        size_t cn = nv - base < VISIT_PIPE ? nv - base : VISIT_PIPE;
+        size_t nb = base + VISIT_PIPE;
+        if (nb < nv)
+            fetch_chunk(idx, vis + nb, nv - nb < VISIT_PIPE ? nv - nb : VISIT_PIPE,
+                        lo[cur ^ 1], hi[cur ^ 1]);
+        for (size_t j = 0; j < cn; j++) {
+            uint64_t x = vis[base + j];
+            int ti = VISIT_TAB(x), v = VISIT_VAR(x);
+            uint32_t l = lo[cur][j], h = hi[cur][j];
+            if (l == h)
+                continue;
+            int err;
+            if (ti == 0) {
+                err = push_task(qr, l, h - l, v, truncated);
+                if (err)
+                    return err;
+                continue;
+            }
+            const table_t *t = &idx->tab[ti];
+            if (grow((void **)&s->surv, &s->capsurv, h - l, sizeof *s->surv))
+                return CORDON_ENOMEM;
+            uint32_t qk = qkey[v * MAX_SUB + ti];
+            uint32_t qfp = (qk >> (t->width - t->dbits - t->fbits)) &
+                           ((1u << t->fbits) - 1);
+            size_t ns = qr->filter(t->ent, l, h, idx->ebits, idx->pbits, qfp,
+                                   VISIT_RR(x), s->surv);
+            for (size_t k = 0; k < ns; k++) {
+                uint32_t r0 = s->surv[k] << idx->pshift;
+                uint32_t c = 1u << idx->pshift;
+                if (r0 + c > idx->n)
+                    c = (uint32_t)idx->n - r0;
+                err = push_task(qr, r0, c, v, truncated);
+                if (err)
+                    return err;
+            }
         }
     }
     return CORDON_OK;
@@ -1228,6 +1468,7 @@ static int query_mih(query_t *qr, int *truncated)
         grow((void **)&s->task, &s->captask, TASK_FLUSH, sizeof *s->task))
         return CORDON_ENOMEM;
     s->ntask = 0;
+    s->task_recs = 0;
     size_t nv = 0;
     /* Radii come from the caller's threshold, not the effective one, so that
      * lowering the latter mid-query only prunes verification. */
@@ -1260,8 +1501,11 @@ static int query_mih(query_t *qr, int *truncated)
     return err;
 }
 
-/* Rough costs in nanoseconds, measured on a Zen 5 core, used only to pick
- * between the scan and multi-index hashing. */
+/* Estimated cost in nanoseconds of multi-index hashing against the scan,
+ * from costs measured on a Zen 5 core (a random memory access about 25 ns,
+ * a scanned record about 0.15 ns plus 0.3 ns per query hash from memory,
+ * two thirds of that from cache), assuming uniformly spread hashes. Used
+ * only to pick the cheaper method. */
 static int mih_is_cheaper(const cordon_index_t *idx, int nq, int t)
 {
     if (idx->nsub < 2)
@@ -1285,15 +1529,16 @@ static int mih_is_cheaper(const cordon_index_t *idx, int nq, int t)
         }
         double per = n / (double)((size_t)1 << d);
         if (i == 0) {
-            mih += vis * (15 + per * 1.0);
+            mih += vis * (25 + per * 1.0);
         } else {
             surv *= n / (double)((uint64_t)1 << w);
-            mih += vis * (15 + per * 0.5) +
-                   surv * (15 + (double)(1 << idx->pshift) * 1.0);
+            mih += vis * (25 + per * 0.1) +
+                   surv * (25 + (double)(1 << idx->pshift) * 1.0);
         }
     }
     mih *= nq;
-    double scan = n * (0.4 + 0.25 * nq);
+    /* Records that fit in the last-level cache scan about a third faster. */
+    double scan = n * 32 < 16e6 ? n * (0.1 + 0.2 * nq) : n * (0.15 + 0.3 * nq);
     return mih < scan;
 }
 
@@ -1319,8 +1564,8 @@ int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
         if (!res->scratch)
             return CORDON_ENOMEM;
     }
-    query_t qr = {idx, q, nq, threshold, o, res->scratch, pick_scan(),
-                  pick_filter()};
+    query_t qr = {idx,         q,           nq,           threshold, o,
+                  res->scratch, pick_scan(), pick_filter(), pick_verify()};
     qr.s->nstage = 0;
     int truncated = 0, err = CORDON_OK;
     if (idx->n) {

@@ -77,4 +77,13 @@ size_t cordon__index_scan_avx2(const cordon_hash256_t *recs, size_t n,
     return m;
 }
 
+size_t cordon__index_verify_avx2(const cordon_hash256_t *recs,
+                                 const uint64_t *tasks, size_t ntasks,
+                                 const cordon_hash256_t *q, int t,
+                                 uint64_t *out)
+{
+    return cordon__verify_body(recs, tasks, ntasks, q, t, out, 16,
+                               cordon__index_scan_avx2);
+}
+
 #endif

@@ -69,6 +69,15 @@ size_t cordon__index_scan_avx512(const cordon_hash256_t *recs, size_t n,
     return m;
 }
 
+size_t cordon__index_verify_avx512(const cordon_hash256_t *recs,
+                                   const uint64_t *tasks, size_t ntasks,
+                                   const cordon_hash256_t *q, int t,
+                                   uint64_t *out)
+{
+    return cordon__verify_body(recs, tasks, ntasks, q, t, out, 8,
+                               cordon__index_scan_avx512);
+}
+
 /* For entry width e, lane u of a group of eight entries needs the 64 bits
  * starting at word (u*e)/16 of the group, shifted right by (u*e)%16. */
 #define PW(e, u, j) ((((u) * (e)) >> 4) + (j))

@@ -555,6 +555,40 @@ TEST(bulk_skips_existing_and_repeated_pairs)
     free(r.e);
 }
 
+/* Ids beyond 32 bits: stored in 8 bytes, and the index switches width as
+ * entries come and go without losing a bit. */
+TEST(wide_ids)
+{
+    refset_t r = {0};
+    make_uniform(&r, 6000, 40);
+    cordon_index_t *idx = NULL;
+    REQUIRE(build(&idx, &r, NULL) == CORDON_OK);
+    size_t narrow = cordon_index_memory(idx);
+    cordon_hash256_t h = rand_hash();
+    uint64_t big = 0xfedcba9876543210ull;
+    CHECK_EQ(cordon_index_add(idx, &h, big, 3), CORDON_OK);
+    ref_add(&r, h, big, 3);
+    long hits = 0;
+    sweep(idx, &r, 2, 41, &hits); /* the wide id in the tail */
+    CHECK_EQ(cordon_index_compact(idx), CORDON_OK);
+    CHECK_GE(cordon_index_memory(idx), narrow + 4 * 6000);
+    sweep(idx, &r, 2, 42, &hits); /* now in the indexed part */
+    cordon_index_results_t res = {0};
+    CHECK_EQ(cordon_index_query(idx, &h, 1, 0, NULL, &res), CORDON_OK);
+    REQUIRE(res.count == 1);
+    CHECK_EQ(res.hits[0].id, big);
+    CHECK_EQ(res.hits[0].flags, 3);
+    CHECK_EQ(cordon_index_remove(idx, &h, big), CORDON_OK);
+    CHECK_EQ(cordon_index_compact(idx), CORDON_OK);
+    /* Back to 4-byte ids; only the tail buffer, now allocated, remains. */
+    CHECK_LE(cordon_index_memory(idx), narrow + 16384);
+    r.e[r.n - 1].alive = 0;
+    sweep(idx, &r, 2, 43, &hits);
+    cordon_index_results_free(&res);
+    cordon_index_free(idx);
+    free(r.e);
+}
+
 static int keep_even(void *ctx, uint64_t id, uint8_t flags)
 {
     (*(int *)ctx)++;
@@ -782,6 +816,7 @@ int main(int argc, char **argv)
     RUN(dihedral_variants_are_tagged);
     RUN(incremental_add_remove_and_duplicates);
     RUN(bulk_skips_existing_and_repeated_pairs);
+    RUN(wide_ids);
     RUN(filters_and_max_hits);
     RUN(queries_identical_on_every_path);
     free(expect_buf);

@@ -546,11 +546,32 @@ TEST(bad_input)
                        "{\"enabled_ratio\":1}"),
              501);
     resp_free(&r);
-    /* Video needs the vPDQ module. */
-    CHECK_EQ(post_file(&r, "/v1/check", T_MATCHER, "video", p, len, NULL), 501);
+    /* Malformed video. */
+    CHECK_EQ(
+        post_file(&r, "/v1/check", T_MATCHER, "video", junk, sizeof junk, NULL),
+        400);
+    CHECK(jstr(r.json, "message") != NULL);
     resp_free(&r);
-    CHECK_EQ(post_raw(&r, "/h/hash", T_MATCHER, "video/mp4", p, len), 501);
+    CHECK_EQ(post_raw(&r, "/h/hash", T_MATCHER, "video/mp4", junk, 100), 400);
     resp_free(&r);
+    {
+        size_t vlen;
+        uint8_t *vid = tu_read_file(
+            tu_path("%s/vpdq/videos/doorknob-hd-no-bar.mp4", tu_vectors()),
+            &vlen);
+        REQUIRE(vid);
+        /* A cut-off video hashes what decoded, and says so. */
+        CHECK_EQ(
+            post_raw(&r, "/v1/check", T_MATCHER, "video/mp4", vid, vlen / 3),
+            200);
+        CHECK_STREQ(
+            json_string_value(json_array_get(
+                json_object_get(json_object_get(r.json, "hashes"), "warnings"),
+                0)),
+            "truncated");
+        resp_free(&r);
+        free(vid);
+    }
     /* Too large: with Content-Length, chunked, and multipart. */
     uint8_t *big = calloc(1, 1100000);
     REQUIRE(big);
@@ -1002,6 +1023,158 @@ TEST(check_and_matching)
     free(cimg);
 }
 
+static uint8_t *vid_file(const char *name, size_t *len)
+{
+    uint8_t *p =
+        tu_read_file(tu_path("%s/vpdq/videos/%s", tu_vectors(), name), len);
+    if (!p) {
+        fprintf(stderr, "missing vector %s\n", name);
+        exit(2);
+    }
+    return p;
+}
+
+TEST(video_flow)
+{
+    resp_t r;
+    size_t dlen, plen;
+    uint8_t *door = vid_file("doorknob-hd-no-bar.mp4", &dlen);
+    uint8_t *pad = vid_file("test-padded-dimensions.mp4", &plen);
+    CHECK_EQ(send_json(&r, "POST", "/c/banks", T_CURATOR,
+                       "{\"name\":\"VIDEO_BANK\",\"default_action\":"
+                       "\"review\"}"),
+             201);
+    resp_free(&r);
+
+    /* Hashes: vPDQ as python-threatexchange's signal text, plus digests. */
+    CHECK_EQ(post_file(&r, "/h/hash", T_MATCHER, "video", door, dlen, NULL),
+             200);
+    const char *vp = jstr(r.json, "vpdq");
+    REQUIRE(vp && vp[0] == '[');
+    char *vpdq = strdup(vp);
+    cordon_video_hashes_t vh;
+    REQUIRE(cordon_video_hash_file(
+                tu_path("%s/vpdq/videos/doorknob-hd-no-bar.mp4", tu_vectors()),
+                NULL, &vh) == CORDON_OK);
+    REQUIRE(vh.count > 0);
+    char first[65];
+    hex_of(&vh.frames[0].hash, first);
+    CHECK(strstr(vpdq, first) != NULL);
+    uint8_t md5b[16];
+    char md5[33];
+    cordon_digest(door, dlen, md5b, NULL);
+    cordon_hex_encode(md5b, 16, md5);
+    CHECK_STREQ(jstr(r.json, "md5"), md5);
+    resp_free(&r);
+
+    /* Nothing banked yet. */
+    CHECK_EQ(post_raw(&r, "/v1/check", T_MATCHER, "video/mp4", door, dlen),
+             200);
+    CHECK_STREQ(jstr(r.json, "verdict"), "no_match");
+    CHECK_STREQ(jstr(r.json, "media"), "video");
+    CHECK_EQ(jint(json_object_get(r.json, "hashes"), "vpdq_frames"),
+             (long long)vh.count);
+    resp_free(&r);
+
+    /* Bank it; the same video then matches on vPDQ (100% both ways) and
+     * as an exact copy; another video does not. */
+    part_t note[] = {{"note", NULL, "door", 0}, {NULL, NULL, NULL, 0}};
+    CHECK_EQ(post_file(&r, "/c/bank/VIDEO_BANK/content", T_CURATOR, "video",
+                       door, dlen, note),
+             200);
+    long long id = jint(r.json, "id");
+    CHECK(jstr(json_object_get(r.json, "signals"), "vpdq") != NULL);
+    resp_free(&r);
+    CHECK_EQ(post_file(&r, "/v1/check", T_MATCHER, "file", door, dlen, NULL),
+             200);
+    CHECK_STREQ(jstr(r.json, "verdict"), "match");
+    json_t *ms = json_object_get(r.json, "matches");
+    int vpdq_seen = 0, md5_seen = 0;
+    for (size_t i = 0; i < json_array_size(ms); i++) {
+        json_t *m = json_array_get(ms, i);
+        CHECK_EQ(jint(m, "item"), id);
+        CHECK_STREQ(jstr(m, "default_action"), "review");
+        if (!strcmp(jstr(m, "signal"), "vpdq")) {
+            vpdq_seen = 1;
+            CHECK(json_real_value(json_object_get(m, "query_match_percent")) ==
+                  100.0);
+            CHECK(json_real_value(
+                      json_object_get(m, "compared_match_percent")) == 100.0);
+        }
+        md5_seen |= !strcmp(jstr(m, "signal"), "md5");
+    }
+    CHECK(vpdq_seen && md5_seen);
+    resp_free(&r);
+    CHECK_EQ(post_raw(&r, "/v1/check", T_MATCHER, "video/mp4", pad, plen), 200);
+    CHECK_STREQ(jstr(r.json, "verdict"), "no_match");
+    resp_free(&r);
+
+    /* HMA lookups by vPDQ signal and by upload, and compare. */
+    char *esc = curl_easy_escape(NULL, vpdq, 0);
+    char *q = malloc(strlen(esc) + 128);
+    sprintf(q, "/m/raw_lookup?signal_type=vpdq&include_distance=1&signal=%s",
+            esc);
+    CHECK_EQ(get(&r, q, T_MATCHER), 200);
+    json_t *m0 = json_array_get(json_object_get(r.json, "matches"), 0);
+    CHECK_EQ(jint(m0, "bank_content_id"), id);
+    CHECK(json_real_value(json_object_get(m0, "query_match_percent")) == 100.0);
+    resp_free(&r);
+    sprintf(q, "/m/raw_lookup?signal_type=vpdq&signal=%s", "%5B%5D");
+    CHECK_EQ(get(&r, q, T_MATCHER), 400);
+    resp_free(&r);
+    free(q);
+    curl_free(esc);
+    CHECK_EQ(post_file(&r, "/m/lookup", T_MATCHER, "video", door, dlen, NULL),
+             200);
+    json_t *vb = json_object_get(json_object_get(r.json, "vpdq"), "VIDEO_BANK");
+    CHECK_EQ(json_array_size(vb), 1);
+    CHECK_EQ(jint(json_array_get(vb, 0), "bank_content_id"), id);
+    CHECK_EQ(json_array_size(
+                 json_object_get(json_object_get(r.json, "md5"), "VIDEO_BANK")),
+             1);
+    resp_free(&r);
+    json_t *cmp = json_pack("{s:[s,s]}", "vpdq", vpdq, vpdq);
+    char *body = json_dumps(cmp, JSON_COMPACT);
+    CHECK_EQ(send_json(&r, "POST", "/m/compare", T_MATCHER, body), 200);
+    CHECK(json_is_true(json_array_get(json_object_get(r.json, "vpdq"), 0)));
+    resp_free(&r);
+    free(body);
+    json_decref(cmp);
+
+    /* A banked photo seen in one of the video's frames. */
+    int fi = -1;
+    for (size_t i = 0; i < vh.count && fi < 0; i++)
+        if (vh.frames[i].quality >= 50)
+            fi = (int)i;
+    REQUIRE(fi >= 0);
+    char hex[65], sb[128];
+    hex_of(&vh.frames[fi].hash, hex);
+    snprintf(sb, sizeof sb, "{\"pdq\": \"%s\"}", hex);
+    CHECK_EQ(send_json(&r, "POST", "/c/bank/CHECK_BANK/signal", T_CURATOR, sb),
+             200);
+    long long photo = jint(r.json, "id");
+    resp_free(&r);
+    CHECK_EQ(post_raw(&r, "/v1/check", T_MATCHER, "video/mp4", door, dlen),
+             200);
+    ms = json_object_get(r.json, "matches");
+    int photo_seen = 0;
+    for (size_t i = 0; i < json_array_size(ms); i++) {
+        json_t *m = json_array_get(ms, i);
+        if (jint(m, "item") == photo) {
+            photo_seen = 1;
+            CHECK_STREQ(jstr(m, "signal"), "pdq");
+            CHECK(json_real_value(json_object_get(m, "timestamp")) ==
+                  vh.frames[fi].timestamp);
+        }
+    }
+    CHECK(photo_seen);
+    resp_free(&r);
+    cordon_video_hashes_free(&vh);
+    free(vpdq);
+    free(door);
+    free(pad);
+}
+
 TEST(keys_api)
 {
     resp_t r;
@@ -1425,6 +1598,7 @@ int main(int argc, char **argv)
     RUN(bad_input);
     RUN(curation_flow);
     RUN(check_and_matching);
+    RUN(video_flow);
     RUN(keys_api);
     RUN(concurrent_checks_while_curating);
     RUN(other_process_writes_go_live);

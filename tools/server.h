@@ -251,15 +251,15 @@ int srv_media_get(srv_req_t *r, int allow_file, srv_media_t *m);
 int srv_media_hash_photo(srv_req_t *r, const srv_media_t *m, int fast,
                          cordon_image_hashes_t *h);
 
-/* Answers 501 for video until engine/cordon_video.h lands. Returns -1. */
-int srv_media_video_unsupported(srv_req_t *r);
-
 /* One matched item. */
 typedef struct {
     uint64_t item;
     hdb_sigtype_t signal; /* HDB_SIG_PDQ, _MD5, _SHA256, _VPDQ */
-    int distance;
-    int variant; /* cordon_dihedral_t */
+    int distance;         /* PDQ; 0 for exact copies */
+    int variant;          /* cordon_dihedral_t */
+    double timestamp;     /* a video frame that matched a photo; else -1 */
+    double query_pct;     /* vPDQ: % of the upload's frames matched */
+    double target_pct;    /* vPDQ: % of the stored video's frames matched */
 } srv_found_t;
 
 typedef struct {
@@ -269,6 +269,9 @@ typedef struct {
 } srv_found_list_t;
 
 void srv_found_free(srv_found_list_t *l);
+/* Appends a hit (timestamp -1, percentages 0). 0, or -1 out of memory. */
+int srv_found_push(srv_found_list_t *l, uint64_t item, hdb_sigtype_t sig,
+                   int distance, int variant);
 
 /* Matching as `cordon match` does it: exact MD5/SHA-256 copies through the
  * database, then PDQ (and its dihedral variants when nq == 8) through the
@@ -318,6 +321,39 @@ int srv_split_list(srv_req_t *r, const char *s, size_t max, char ***out,
 /* Answers an hdb error code with the closest HTTP status (400 for bad
  * input, 404 not found, 409/403 conflicts, 503 otherwise). */
 void srv_reply_hdb(srv_req_t *r, int rc, const char *what);
+
+/* ---- server_video.c ---------------------------------------------------- */
+
+/* A hashed video upload. */
+typedef struct {
+    cordon_video_hashes_t vh; /* vPDQ frames (1 per second) and facts */
+    uint8_t md5[CORDON_MD5_LEN];
+    uint8_t sha256[CORDON_SHA256_LEN];
+} srv_video_t;
+
+/* Hashes a video upload (vPDQ + MD5/SHA-256). Answers 400 (not a video
+ * FFmpeg can decode), 413 (limits) or 503 and returns -1 on failure. */
+int srv_media_hash_video(srv_req_t *r, const srv_media_t *m, srv_video_t *v);
+void srv_video_free(srv_video_t *v);
+
+/* Matches vPDQ frames: each distinct frame hash (quality >= 50) goes
+ * through the index; the stored videos it reaches are compared whole with
+ * cordon_vpdq_compare() (python-threatexchange's rule: a match when at
+ * least 80% of the upload's distinct frames match) and reported as
+ * HDB_SIG_VPDQ with both percentages; stored photos that a frame matches
+ * are reported as HDB_SIG_PDQ with that frame's timestamp. */
+int srv_match_vpdq(srv_req_t *r, const cordon_vpdq_frame_t *f, size_t n,
+                   int threshold, int include_disabled, srv_found_list_t *out);
+
+/* Parses a vPDQ signal text (a JSON list of "pdqhex,quality,timestamp")
+ * into malloc'd frames, or answers 400. */
+int srv_vpdq_parse(srv_req_t *r, const char *text, cordon_vpdq_frame_t **f,
+                   size_t *n);
+
+/* Folds frames into hdb entries (runs of equal hash and quality) for
+ * storage; *out is malloc'd. Answers 400/413/503 and returns -1. */
+int srv_vpdq_fold(srv_req_t *r, const cordon_vpdq_frame_t *f, size_t n,
+                  hdb_vpdq_frame_t **out, size_t *nout);
 
 /* ---- server_hma.c / server_native.c ------------------------------------ */
 

@@ -12,6 +12,8 @@
 
 #define PDQ_TYPES                                                              \
     ((1u << HDB_SIG_PDQ) | (1u << HDB_SIG_MD5) | (1u << HDB_SIG_SHA256))
+#define VIDEO_TYPES                                                            \
+    ((1u << HDB_SIG_VPDQ) | (1u << HDB_SIG_MD5) | (1u << HDB_SIG_SHA256))
 /* Most items a lookup reports per signal type. */
 #define LOOKUP_MAX_HITS 1000
 /* disable_until_ts may lie at most this far ahead (HMA: five years). */
@@ -81,8 +83,10 @@ static int parse_types(srv_req_t *r, unsigned allowed, unsigned *out)
     return 0;
 }
 
-/* Reads and hashes the upload of a hashing/lookup request. */
-static int hash_upload(srv_req_t *r, cordon_image_hashes_t *h)
+/* Reads and hashes the upload of a hashing/lookup request: a photo into
+ * *h (returns SRV_MEDIA_PHOTO) or a video into *v (SRV_MEDIA_VIDEO, free it
+ * with srv_video_free()); -1 after answering an error. */
+static int hash_upload(srv_req_t *r, cordon_image_hashes_t *h, srv_video_t *v)
 {
     int fast;
     if (srv_arg_bool(r, "fast", 0, &fast))
@@ -91,8 +95,43 @@ static int hash_upload(srv_req_t *r, cordon_image_hashes_t *h)
     if (srv_media_get(r, 0, &m))
         return -1;
     if (m.kind == SRV_MEDIA_VIDEO)
-        return srv_media_video_unsupported(r);
-    return srv_media_hash_photo(r, &m, fast, h);
+        return srv_media_hash_video(r, &m, v) ? -1 : SRV_MEDIA_VIDEO;
+    return srv_media_hash_photo(r, &m, fast, h) ? -1 : SRV_MEDIA_PHOTO;
+}
+
+/* One match in HMA's shape: {"bank_content_id", "distance"}, or for vPDQ
+ * the two match percentages instead of a distance. */
+static json_t *hit_json(const srv_found_t *f)
+{
+    if (f->signal == HDB_SIG_VPDQ)
+        return json_pack("{s:I, s:f, s:f}", "bank_content_id",
+                         (json_int_t)f->item, "query_match_percent",
+                         f->query_pct, "compared_match_percent", f->target_pct);
+    return json_pack("{s:I, s:i}", "bank_content_id", (json_int_t)f->item,
+                     "distance", f->distance);
+}
+
+static json_t *video_hashes_json(const srv_video_t *v, unsigned types)
+{
+    json_t *o = json_object();
+    char hex[65];
+    if (types & (1u << HDB_SIG_VPDQ)) {
+        char *text = NULL;
+        size_t len = 0;
+        if (cordon_vpdq_to_json(v->vh.frames, v->vh.count, &text, &len) ==
+            CORDON_OK)
+            json_object_set_new(o, "vpdq", json_stringn(text, len));
+        free(text);
+    }
+    if (types & (1u << HDB_SIG_MD5)) {
+        cordon_hex_encode(v->md5, sizeof v->md5, hex);
+        json_object_set_new(o, "md5", json_string(hex));
+    }
+    if (types & (1u << HDB_SIG_SHA256)) {
+        cordon_hex_encode(v->sha256, sizeof v->sha256, hex);
+        json_object_set_new(o, "sha256", json_string(hex));
+    }
+    return o;
 }
 
 static json_t *hashes_json(const cordon_image_hashes_t *h, unsigned types)
@@ -127,9 +166,16 @@ void srv_h_hash_post(srv_req_t *r)
 {
     unsigned types;
     cordon_image_hashes_t h;
-    if (parse_types(r, PDQ_TYPES, &types) || hash_upload(r, &h))
+    srv_video_t v;
+    if (parse_types(r, PDQ_TYPES | VIDEO_TYPES, &types))
         return;
-    srv_reply_json(r, 200, hashes_json(&h, types));
+    int kind = hash_upload(r, &h, &v);
+    if (kind == SRV_MEDIA_PHOTO) {
+        srv_reply_json(r, 200, hashes_json(&h, types & PDQ_TYPES));
+    } else if (kind == SRV_MEDIA_VIDEO) {
+        srv_reply_json(r, 200, video_hashes_json(&v, types & VIDEO_TYPES));
+        srv_video_free(&v);
+    }
 }
 
 /* ---- matching ----------------------------------------------------------- */
@@ -173,9 +219,7 @@ static json_t *by_bank(srv_req_t *r, const srv_found_list_t *f, char **banks,
                 json_object_set_new(o, k, a);
             }
             json_decref(key);
-            json_array_append_new(a, json_pack("{s:I, s:i}", "bank_content_id",
-                                               (json_int_t)f->v[i].item,
-                                               "distance", f->v[i].distance));
+            json_array_append_new(a, hit_json(&f->v[i]));
             if (count_metrics)
                 srv_metrics_match(r->srv->metrics, it->bank_id, it->bank);
         }
@@ -195,9 +239,27 @@ static int lookup_signal(srv_req_t *r, hdb_sigtype_t t, const char *value,
     if (srv_arg_int(r, "threshold", 0, 256, CORDON_PDQ_MATCH_DISTANCE, &thr))
         return -1;
     if (t == HDB_SIG_VPDQ) {
-        srv_reply_error(r, 501, "vpdq lookups are not supported by this build",
-                        "vPDQ matching arrives with video support");
-        return -1;
+        cordon_vpdq_frame_t *f = NULL;
+        size_t n = 0;
+        srv_found_list_t all = {0};
+        if (srv_vpdq_parse(r, value, &f, &n))
+            return -1;
+        int rc = srv_match_vpdq(r, f, n, (int)thr, raw, &all);
+        free(f);
+        /* Only whole-video matches answer a vPDQ lookup. */
+        for (size_t i = 0; rc == 0 && i < all.n; i++) {
+            if (all.v[i].signal != HDB_SIG_VPDQ)
+                continue;
+            if (srv_found_push(out, all.v[i].item, HDB_SIG_VPDQ, 0, 0)) {
+                srv_reply_error(r, 503, "out of memory", NULL);
+                rc = -1;
+                break;
+            }
+            out->v[out->n - 1].query_pct = all.v[i].query_pct;
+            out->v[out->n - 1].target_pct = all.v[i].target_pct;
+        }
+        srv_found_free(&all);
+        return rc;
     }
     if (srv_signal_parse(r, t, value, &sig, &frames))
         return -1;
@@ -248,9 +310,7 @@ void srv_h_raw_lookup(srv_req_t *r)
                 continue;
         }
         if (with_distance)
-            json_array_append_new(a, json_pack("{s:I, s:i}", "bank_content_id",
-                                               (json_int_t)f.v[i].item,
-                                               "distance", f.v[i].distance));
+            json_array_append_new(a, hit_json(&f.v[i]));
         else
             json_array_append_new(a, json_integer((json_int_t)f.v[i].item));
     }
@@ -295,32 +355,102 @@ void srv_h_lookup_post(srv_req_t *r)
     int dihedral;
     long long thr;
     cordon_image_hashes_t h;
+    srv_video_t v;
+    int kind = -1;
+    json_t *out = NULL;
     if (srv_arg_bool(r, "dihedral", 0, &dihedral) ||
         srv_arg_int(r, "threshold", 0, 256, CORDON_PDQ_MATCH_DISTANCE, &thr) ||
-        parse_banks(r, &banks, &nbanks) || hash_upload(r, &h))
+        parse_banks(r, &banks, &nbanks) || (kind = hash_upload(r, &h, &v)) < 0)
         goto done;
     hdb_match_opts_t o;
     hdb_match_opts_default(&o);
     o.threshold = (int)thr;
     o.max_hits = LOOKUP_MAX_HITS;
-    json_t *out = json_object();
-    static const hdb_sigtype_t order[] = {HDB_SIG_PDQ, HDB_SIG_MD5,
-                                          HDB_SIG_SHA256};
-    for (size_t i = 0; i < 3; i++) {
+    out = json_object();
+    /* Photos: pdq, md5, sha256. Videos: vpdq (whole videos), pdq (stored
+     * photos seen in a frame), md5, sha256. */
+    static const hdb_sigtype_t order[] = {HDB_SIG_VPDQ, HDB_SIG_PDQ,
+                                          HDB_SIG_MD5, HDB_SIG_SHA256};
+    srv_found_list_t vf = {0};
+    if (kind == SRV_MEDIA_VIDEO &&
+        srv_match_vpdq(r, v.vh.frames, v.vh.count, (int)thr, 0, &vf))
+        goto done;
+    for (size_t i = kind == SRV_MEDIA_VIDEO ? 0 : 1; i < 4; i++) {
         srv_found_list_t f = {0};
-        if (srv_match_image(r, &h, dihedral ? CORDON_DIH_COUNT : 1, &o,
-                            1u << order[i], &f)) {
+        int rc = 0;
+        if (kind == SRV_MEDIA_PHOTO) {
+            rc = srv_match_image(r, &h, dihedral ? CORDON_DIH_COUNT : 1, &o,
+                                 1u << order[i], &f);
+        } else if (order[i] == HDB_SIG_MD5 || order[i] == HDB_SIG_SHA256) {
+            hdb_signal_t sig;
+            memset(&sig, 0, sizeof sig);
+            sig.type = order[i];
+            memcpy(sig.digest, order[i] == HDB_SIG_MD5 ? v.md5 : v.sha256,
+                   order[i] == HDB_SIG_MD5 ? 16 : 32);
+            rc = srv_match_exact(r, &sig, 0, &f);
+        } else {
+            for (size_t k = 0; k < vf.n && !rc; k++)
+                if (vf.v[k].signal == order[i]) {
+                    rc = srv_found_push(&f, 0, order[i], 0, 0);
+                    if (rc)
+                        srv_reply_error(r, 503, "out of memory", NULL);
+                    else
+                        f.v[f.n - 1] = vf.v[k];
+                }
+        }
+        if (rc) {
             srv_found_free(&f);
-            json_decref(out);
+            srv_found_free(&vf);
             goto done;
         }
         json_object_set_new(out, hdb_sigtype_name(order[i]),
                             by_bank(r, &f, banks, nbanks, 1));
         srv_found_free(&f);
     }
+    srv_found_free(&vf);
     srv_reply_json(r, 200, out);
+    out = NULL;
 done:
+    json_decref(out);
+    if (kind == SRV_MEDIA_VIDEO)
+        srv_video_free(&v);
     free(banks);
+}
+
+/* [match, {"query_match_percent", "compared_match_percent"}] of two vPDQ
+ * signals, each a JSON list or its text; NULL after answering 400. */
+static json_t *compare_vpdq(srv_req_t *r, const char *key, json_t *pair)
+{
+    cordon_vpdq_frame_t *f[2] = {NULL, NULL};
+    size_t n[2] = {0, 0};
+    json_t *res = NULL;
+    for (int k = 0; k < 2; k++) {
+        json_t *e = json_array_get(pair, (size_t)k);
+        char *dumped = json_is_array(e) ? json_dumps(e, JSON_COMPACT) : NULL;
+        const char *text = dumped ? dumped : json_string_value(e);
+        if (!text) {
+            srv_reply_error(r, 400, "invalid signal",
+                            "%.64s: hashes must be strings", key);
+            free(dumped);
+            goto done;
+        }
+        int bad = srv_vpdq_parse(r, text, &f[k], &n[k]);
+        free(dumped);
+        if (bad)
+            goto done;
+    }
+    cordon_vpdq_match_t m;
+    if (cordon_vpdq_compare(f[0], n[0], f[1], n[1], NULL, &m) != CORDON_OK) {
+        srv_reply_error(r, 503, "vpdq comparison failed", NULL);
+        goto done;
+    }
+    res =
+        json_pack("[b, {s:f, s:f}]", m.is_match, "query_match_percent",
+                  m.query_percent, "compared_match_percent", m.target_percent);
+done:
+    free(f[0]);
+    free(f[1]);
+    return res;
 }
 
 void srv_h_compare(srv_req_t *r)
@@ -353,9 +483,11 @@ void srv_h_compare(srv_req_t *r)
             goto fail;
         }
         if (t == HDB_SIG_VPDQ) {
-            srv_reply_error(
-                r, 501, "vpdq comparison is not supported by this build", NULL);
-            goto fail;
+            json_t *res = compare_vpdq(r, key, v);
+            if (!res)
+                goto fail;
+            json_object_set_new(out, key, res);
+            continue;
         }
         hdb_signal_t s[2];
         for (int k = 0; k < 2; k++) {
@@ -950,15 +1082,34 @@ void srv_h_content_add(srv_req_t *r)
     cordon_image_hashes_t h;
     if (srv_media_get(r, 0, &m))
         goto done;
+    hdb_signal_t sigs[3];
+    memset(sigs, 0, sizeof sigs);
     if (m.kind == SRV_MEDIA_VIDEO) {
-        srv_media_video_unsupported(r);
+        srv_video_t v;
+        hdb_vpdq_frame_t *entries = NULL;
+        size_t nentries = 0;
+        if (srv_media_hash_video(r, &m, &v))
+            goto done;
+        if (srv_vpdq_fold(r, v.vh.frames, v.vh.count, &entries, &nentries)) {
+            srv_video_free(&v);
+            goto done;
+        }
+        sigs[0].type = HDB_SIG_VPDQ;
+        sigs[0].frames = entries;
+        sigs[0].nframes = nentries;
+        sigs[1].type = HDB_SIG_MD5;
+        memcpy(sigs[1].digest, v.md5, sizeof v.md5);
+        sigs[2].type = HDB_SIG_SHA256;
+        memcpy(sigs[2].digest, v.sha256, sizeof v.sha256);
+        add_item(r, b, sigs, 3, note, (const char *const *)labels, nlabels,
+                 meta);
+        free(entries);
+        srv_video_free(&v);
         goto done;
     }
     /* Banked hashes are always canonical (never fast mode). */
     if (srv_media_hash_photo(r, &m, 0, &h))
         goto done;
-    hdb_signal_t sigs[3];
-    memset(sigs, 0, sizeof sigs);
     sigs[0].type = HDB_SIG_PDQ;
     sigs[0].pdq = h.pdq;
     sigs[0].quality = h.quality;

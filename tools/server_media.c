@@ -24,7 +24,7 @@ static srv_media_kind_t guess_kind(const uint8_t *p, size_t n,
 {
     if (cordon_sniff_image(p, n) != CORDON_FMT_UNKNOWN)
         return SRV_MEDIA_PHOTO;
-    if (starts_with_ci(ctype, "video/"))
+    if (starts_with_ci(ctype, "video/") || cordon_video_sniff(p, n))
         return SRV_MEDIA_VIDEO;
     /* Unknown bytes go to the image decoder, which says what is wrong. */
     return SRV_MEDIA_PHOTO;
@@ -124,16 +124,6 @@ int srv_media_hash_photo(srv_req_t *r, const srv_media_t *m, int fast,
     }
 }
 
-int srv_media_video_unsupported(srv_req_t *r)
-{
-    /* The hook for vPDQ: once engine/cordon_video.h is in main, video
-     * uploads are hashed with cordon_video_hash_buffer() and matched
-     * frame by frame here. */
-    srv_reply_error(r, 501, "video is not supported by this build",
-                    "vPDQ video hashing is not available yet; send photos");
-    return -1;
-}
-
 /* ---- matching ----------------------------------------------------------- */
 
 void srv_found_free(srv_found_list_t *l)
@@ -142,8 +132,8 @@ void srv_found_free(srv_found_list_t *l)
     memset(l, 0, sizeof *l);
 }
 
-static int found_push(srv_found_list_t *l, uint64_t item, hdb_sigtype_t sig,
-                      int distance, int variant)
+int srv_found_push(srv_found_list_t *l, uint64_t item, hdb_sigtype_t sig,
+                   int distance, int variant)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 16;
@@ -153,7 +143,7 @@ static int found_push(srv_found_list_t *l, uint64_t item, hdb_sigtype_t sig,
         l->v = v;
         l->cap = cap;
     }
-    l->v[l->n++] = (srv_found_t){item, sig, distance, variant};
+    l->v[l->n++] = (srv_found_t){item, sig, distance, variant, -1, 0, 0};
     return 0;
 }
 
@@ -189,7 +179,7 @@ int srv_match_exact(srv_req_t *r, const hdb_signal_t *sig, int include_disabled,
             if (!live)
                 continue;
         }
-        if (found_push(out, ids[i], sig->type, 0, CORDON_DIH_ORIGINAL)) {
+        if (srv_found_push(out, ids[i], sig->type, 0, CORDON_DIH_ORIGINAL)) {
             srv_reply_error(r, 503, "out of memory", NULL);
             return -1;
         }
@@ -213,8 +203,9 @@ int srv_match_pdq(srv_req_t *r, const cordon_hash256_t *q, int nq,
         out->truncated = 1;
     for (size_t i = 0; i < w->res.count; i++) {
         const hdb_match_hit_t *h = &w->res.hits[i];
-        if (found_push(out, h->item_id, h->video ? HDB_SIG_VPDQ : HDB_SIG_PDQ,
-                       h->distance, h->variant)) {
+        if (srv_found_push(out, h->item_id,
+                           h->video ? HDB_SIG_VPDQ : HDB_SIG_PDQ, h->distance,
+                           h->variant)) {
             srv_reply_error(r, 503, "out of memory", NULL);
             return -1;
         }

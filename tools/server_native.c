@@ -51,6 +51,111 @@ static json_t *check_hashes_json(const cordon_image_hashes_t *h)
                      h->height);
 }
 
+/* The matches as JSON objects, dropping items deleted since the index
+ * answered; counts them per bank for the metrics. */
+static json_t *matches_json(srv_req_t *r, const srv_found_list_t *f)
+{
+    bank_cache_t banks = {{0}, 0};
+    json_t *matches = json_array();
+    for (size_t i = 0; i < f->n; i++) {
+        const srv_found_t *x = &f->v[i];
+        hdb_item_t *it = NULL;
+        if (hdb_item_get(r->srv->db, x->item, &it) != CORDON_OK ||
+            it->deleted) {
+            hdb_free(it);
+            continue;
+        }
+        const hdb_bank_t *b = cached_bank(r, &banks, it->bank);
+        json_t *mj = json_pack("{s:o, s:I, s:s}", "bank", srv_jstr(it->bank),
+                               "item", (json_int_t)it->id, "signal",
+                               hdb_sigtype_name(x->signal));
+        if (x->signal == HDB_SIG_VPDQ) {
+            json_object_set_new(mj, "query_match_percent",
+                                json_real(x->query_pct));
+            json_object_set_new(mj, "compared_match_percent",
+                                json_real(x->target_pct));
+        } else {
+            json_object_set_new(mj, "distance", json_integer(x->distance));
+            json_object_set_new(mj, "variant",
+                                json_string(cordon_dihedral_name(
+                                    (cordon_dihedral_t)x->variant)));
+        }
+        if (x->timestamp >= 0)
+            json_object_set_new(mj, "timestamp", json_real(x->timestamp));
+        json_object_set_new(mj, "labels",
+                            srv_labels_json(it->labels, it->nlabels));
+        json_object_set_new(mj, "default_action",
+                            srv_jstr(b ? b->default_action : NULL));
+        json_array_append_new(matches, mj);
+        srv_metrics_match(r->srv->metrics, it->bank_id, it->bank);
+        hdb_free(it);
+    }
+    for (size_t i = 0; i < banks.n; i++)
+        hdb_free(banks.b[i]);
+    return matches;
+}
+
+static void reply_check(srv_req_t *r, const char *media, json_t *hashes,
+                        srv_found_list_t *f, int low_quality)
+{
+    json_t *matches = matches_json(r, f);
+    int matched = json_array_size(matches) > 0;
+    srv_metrics_verdict(r->srv->metrics, matched);
+    json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "verdict",
+                          matched ? "match" : "no_match", "media", media,
+                          "hashes", hashes, "matches", matches);
+    if (low_quality)
+        json_object_set_new(o, "low_quality", json_true());
+    if (f->truncated)
+        json_object_set_new(o, "truncated", json_true());
+    srv_reply_json(r, 200, o);
+}
+
+/* A video: exact copies, then vPDQ against stored videos (and stored
+ * photos seen in its frames). */
+static void check_video(srv_req_t *r, const srv_media_t *m, int threshold)
+{
+    srv_video_t v;
+    if (srv_media_hash_video(r, m, &v))
+        return;
+    srv_found_list_t f = {0};
+    hdb_signal_t sig;
+    memset(&sig, 0, sizeof sig);
+    sig.type = HDB_SIG_MD5;
+    memcpy(sig.digest, v.md5, sizeof v.md5);
+    int bad = srv_match_exact(r, &sig, 0, &f);
+    sig.type = HDB_SIG_SHA256;
+    memcpy(sig.digest, v.sha256, sizeof v.sha256);
+    bad = bad || srv_match_exact(r, &sig, 0, &f) ||
+          srv_match_vpdq(r, v.vh.frames, v.vh.count, threshold, 0, &f);
+    if (!bad) {
+        char md5[33], sha[65];
+        cordon_hex_encode(v.md5, sizeof v.md5, md5);
+        cordon_hex_encode(v.sha256, sizeof v.sha256, sha);
+        json_t *hashes =
+            json_pack("{s:s, s:s, s:I, s:f, s:f, s:i, s:i, s:s}", "md5", md5,
+                      "sha256", sha, "vpdq_frames", (json_int_t)v.vh.count,
+                      "duration", v.vh.duration, "fps", v.vh.fps, "width",
+                      v.vh.width, "height", v.vh.height, "codec", v.vh.codec);
+        /* Damaged input still hashes what decoded; say so. */
+        json_t *warn = json_array();
+        if (v.vh.warnings & CORDON_VIDEO_WARN_TRUNCATED)
+            json_array_append_new(warn, json_string("truncated"));
+        if (v.vh.warnings & CORDON_VIDEO_WARN_CORRUPT)
+            json_array_append_new(warn, json_string("corrupt"));
+        if (json_array_size(warn))
+            json_object_set_new(hashes, "warnings", warn);
+        else
+            json_decref(warn);
+        size_t good = 0;
+        for (size_t i = 0; i < v.vh.count; i++)
+            good += v.vh.frames[i].quality >= CORDON_VPDQ_QUALITY_MIN;
+        reply_check(r, "video", hashes, &f, good == 0);
+    }
+    srv_found_free(&f);
+    srv_video_free(&v);
+}
+
 void srv_h_check(srv_req_t *r)
 {
     long long thr, minq;
@@ -63,58 +168,21 @@ void srv_h_check(srv_req_t *r)
         srv_arg_bool(r, "fast", 0, &fast) || srv_media_get(r, 1, &m))
         return;
     if (m.kind == SRV_MEDIA_VIDEO) {
-        srv_media_video_unsupported(r);
+        check_video(r, &m, (int)thr);
         return;
     }
     if (srv_media_hash_photo(r, &m, fast, &h))
         return;
-
     hdb_match_opts_t o;
     hdb_match_opts_default(&o);
     o.threshold = (int)thr;
     o.min_quality = (int)minq;
     o.max_hits = CHECK_MAX_HITS;
     srv_found_list_t f = {0};
-    if (srv_match_image(r, &h, dihedral ? CORDON_DIH_COUNT : 1, &o, 0, &f)) {
-        srv_found_free(&f);
-        return;
-    }
-
-    bank_cache_t banks = {{0}, 0};
-    json_t *matches = json_array();
-    for (size_t i = 0; i < f.n; i++) {
-        hdb_item_t *it = NULL;
-        /* An item deleted since the index answered is simply left out. */
-        if (hdb_item_get(r->srv->db, f.v[i].item, &it) != CORDON_OK ||
-            it->deleted) {
-            hdb_free(it);
-            continue;
-        }
-        const hdb_bank_t *b = cached_bank(r, &banks, it->bank);
-        json_t *mj = json_pack(
-            "{s:o, s:I, s:s, s:i, s:s, s:o, s:o}", "bank", srv_jstr(it->bank),
-            "item", (json_int_t)it->id, "signal",
-            hdb_sigtype_name(f.v[i].signal), "distance", f.v[i].distance,
-            "variant", cordon_dihedral_name((cordon_dihedral_t)f.v[i].variant),
-            "labels", srv_labels_json(it->labels, it->nlabels),
-            "default_action", srv_jstr(b ? b->default_action : NULL));
-        json_array_append_new(matches, mj);
-        srv_metrics_match(r->srv->metrics, it->bank_id, it->bank);
-        hdb_free(it);
-    }
-    for (size_t i = 0; i < banks.n; i++)
-        hdb_free(banks.b[i]);
-    int matched = json_array_size(matches) > 0;
-    srv_metrics_verdict(r->srv->metrics, matched);
-    json_t *o2 = json_pack("{s:s, s:s, s:o, s:o}", "verdict",
-                           matched ? "match" : "no_match", "media", "photo",
-                           "hashes", check_hashes_json(&h), "matches", matches);
-    if (h.quality < o.min_quality)
-        json_object_set_new(o2, "low_quality", json_true());
-    if (f.truncated)
-        json_object_set_new(o2, "truncated", json_true());
+    if (srv_match_image(r, &h, dihedral ? CORDON_DIH_COUNT : 1, &o, 0, &f) == 0)
+        reply_check(r, "photo", check_hashes_json(&h), &f,
+                    h.quality < o.min_quality);
     srv_found_free(&f);
-    srv_reply_json(r, 200, o2);
 }
 
 /* ---- API keys ----------------------------------------------------------- */

@@ -128,8 +128,11 @@ static int cmp_u64(const void *a, const void *b)
 
 /* Best vPDQ comparison of the upload with a stored item's vPDQ signals. */
 static int compare_item(srv_req_t *r, const cordon_vpdq_frame_t *f, size_t n,
-                        uint64_t id, srv_found_list_t *out)
+                        uint64_t id, int threshold, srv_found_list_t *out)
 {
+    cordon_vpdq_match_opts_t mo;
+    cordon_vpdq_match_opts_default(&mo);
+    mo.distance_max = threshold; /* frames match as they were looked up */
     hdb_item_t *it = NULL;
     int rc = hdb_item_get(r->srv->db, id, &it);
     if (rc == CORDON_ENOTFOUND || (rc == CORDON_OK && it->deleted)) {
@@ -163,7 +166,7 @@ static int compare_item(srv_req_t *r, const cordon_vpdq_frame_t *f, size_t n,
             t[i].timestamp = sig->frames[i].timestamp;
         }
         cordon_vpdq_match_t m;
-        rc = cordon_vpdq_compare(f, n, t, sig->nframes, NULL, &m);
+        rc = cordon_vpdq_compare(f, n, t, sig->nframes, &mo, &m);
         free(t);
         if (rc != CORDON_OK) {
             hdb_free(it);
@@ -268,7 +271,7 @@ int srv_match_vpdq(srv_req_t *r, const cordon_vpdq_frame_t *f, size_t n,
     for (size_t i = 0; i < ncand; i++) {
         if (i && cand[i] == cand[i - 1])
             continue;
-        if (compare_item(r, f, n, cand[i], out))
+        if (compare_item(r, f, n, cand[i], threshold, out))
             goto done;
     }
     ret = 0;

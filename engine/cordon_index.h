@@ -15,7 +15,7 @@
  *   unindexed tail that every query scans; removals from the indexed part
  *   only mark the entry dead. When the tail outgrows its limit (or a quarter
  *   of the entries are dead) the modifying call that crossed the limit
- *   rebuilds the index, which takes O(N) time (about a second per 10 million
+ *   rebuilds the index, which takes O(N) time (3 to 6 s per 10 million
  *   entries on one core) while the caller holds the write lock. Call
  *   cordon_index_compact() at a quiet moment to choose when that happens.
  * - The index is a set of (hash, id) pairs: one hash may be stored under
@@ -27,8 +27,14 @@
  * - Queries with a large threshold degrade gracefully to a linear SIMD scan;
  *   the query picks the cheaper method itself. Results never depend on the
  *   method or on the SIMD path.
- * - Memory is a few dozen bytes per entry beyond the 32-byte hash and the
- *   8-byte id; cordon_index_memory() reports the exact figure.
+ * - Memory at 10 million entries is about 74 bytes per entry when every id
+ *   fits in 32 bits (ids are then stored in 4 bytes) and 78 otherwise: the
+ *   32-byte hash, the id, and 10 secondary tables of 28-bit entries. Fewer
+ *   bytes (opts.entry_bits, opts.substrings) cost query speed; see
+ *   benchmarks/index.md. cordon_index_memory() reports the exact figure.
+ * - Multi-index hashing pays off from about a million entries (10x faster
+ *   than the scan for single queries at 1 million, 30x at 10 million);
+ *   below that, hashes fit in cache and the scan is as fast.
  */
 #ifndef CORDON_INDEX_H
 #define CORDON_INDEX_H
@@ -36,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cordon_error.h"
 #include "cordon_pdq.h"
 
 #ifdef __cplusplus
@@ -53,12 +60,13 @@ typedef struct cordon_index cordon_index_t;
 
 typedef struct {
     /* Substrings for multi-index hashing, 8..16; 0 chooses from the number
-     * of entries at each rebuild (about 11 at 10 million). Fewer substrings
-     * use less memory and make queries slower. */
+     * of entries at each rebuild (11 from a million entries up). Each
+     * substring but the first costs one table entry per hash. */
     int substrings;
-    /* Bits per secondary-table entry, 16..32; 0 = automatic. Wider entries
-     * point at smaller groups of candidates, so queries get faster and the
-     * index larger. For benchmarks and tuning. */
+    /* Bits per secondary-table entry, 16..32; 0 = automatic (pages of two
+     * records: 28 bits at 10 million entries). Narrower entries point at
+     * larger pages of records, so the index shrinks and queries slow down
+     * (24 bits: 4 bytes per hash less, about half the speed). */
     int entry_bits;
     /* Most entries in the unindexed tail before the next add rebuilds the
      * index; 0 = automatic (N/128, clamped to 4096..65536). */
@@ -66,7 +74,7 @@ typedef struct {
 } cordon_index_opts_t;
 
 /** Fills opts with the defaults (all automatic). */
-void cordon_index_opts_default(cordon_index_opts_t *opts);
+CORDON_API void cordon_index_opts_default(cordon_index_opts_t *opts);
 
 /**
  * Creates an empty index.
@@ -76,10 +84,10 @@ void cordon_index_opts_default(cordon_index_opts_t *opts);
  * @return CORDON_OK, CORDON_EINVAL (NULL out, option out of range) or
  *         CORDON_ENOMEM.
  */
-int cordon_index_create(const cordon_index_opts_t *opts, cordon_index_t **out);
+CORDON_API int cordon_index_create(const cordon_index_opts_t *opts, cordon_index_t **out);
 
 /** Releases an index and everything it owns. NULL is a no-op. */
-void cordon_index_free(cordon_index_t *idx);
+CORDON_API void cordon_index_free(cordon_index_t *idx);
 
 /**
  * Adds one entry. It is searchable by the next query.
@@ -90,12 +98,12 @@ void cordon_index_free(cordon_index_t *idx);
  *         CORDON_INDEX_MAX_ENTRIES; CORDON_EINVAL; CORDON_ENOMEM (the index
  *         is unchanged).
  */
-int cordon_index_add(cordon_index_t *idx, const cordon_hash256_t *hash,
+CORDON_API int cordon_index_add(cordon_index_t *idx, const cordon_hash256_t *hash,
                      uint64_t id, uint8_t flags);
 
 /**
  * Adds many entries and rebuilds the index once, which is far faster than
- * adding them one by one (about 1 s per 10 million on one core).
+ * adding them one by one (3 to 6 s per 10 million on one core).
  *
  * @param hashes, ids  n entries; only read.
  * @param flags        n flag bytes, or NULL for all zero.
@@ -105,24 +113,25 @@ int cordon_index_add(cordon_index_t *idx, const cordon_hash256_t *hash,
  * @return CORDON_OK, CORDON_EINVAL, CORDON_ETOOLARGE or CORDON_ENOMEM (the
  *         index is then unchanged).
  */
-int cordon_index_add_bulk(cordon_index_t *idx, const cordon_hash256_t *hashes,
+CORDON_API int cordon_index_add_bulk(cordon_index_t *idx, const cordon_hash256_t *hashes,
                           const uint64_t *ids, const uint8_t *flags, size_t n,
                           size_t *added);
 
 /**
- * Removes the entry (hash, id).
+ * Removes the entry (hash, id). A removal that leaves a quarter of the
+ * indexed entries dead rebuilds the index (if that rebuild runs out of
+ * memory, the dead entries simply wait for the next one).
  * @return CORDON_OK, CORDON_ENOTFOUND (no such pair; nothing changes),
- *         CORDON_EINVAL or CORDON_ENOMEM (only when the removal triggers a
- *         rebuild that fails; the entry is removed regardless).
+ *         CORDON_EINVAL or CORDON_ENOMEM (nothing changes).
  */
-int cordon_index_remove(cordon_index_t *idx, const cordon_hash256_t *hash,
+CORDON_API int cordon_index_remove(cordon_index_t *idx, const cordon_hash256_t *hash,
                         uint64_t id);
 
 /**
  * Replaces the flags of the entry (hash, id).
  * @return CORDON_OK, CORDON_ENOTFOUND, CORDON_EINVAL or CORDON_ENOMEM.
  */
-int cordon_index_set_flags(cordon_index_t *idx, const cordon_hash256_t *hash,
+CORDON_API int cordon_index_set_flags(cordon_index_t *idx, const cordon_hash256_t *hash,
                            uint64_t id, uint8_t flags);
 
 /**
@@ -130,13 +139,13 @@ int cordon_index_set_flags(cordon_index_t *idx, const cordon_hash256_t *hash,
  * queries run at full speed and no later add pays for a rebuild.
  * @return CORDON_OK or CORDON_ENOMEM (the index is unchanged).
  */
-int cordon_index_compact(cordon_index_t *idx);
+CORDON_API int cordon_index_compact(cordon_index_t *idx);
 
 /** Number of live entries. */
-size_t cordon_index_size(const cordon_index_t *idx);
+CORDON_API size_t cordon_index_size(const cordon_index_t *idx);
 
 /** Bytes of heap memory the index holds, excluding result buffers. */
-size_t cordon_index_memory(const cordon_index_t *idx);
+CORDON_API size_t cordon_index_memory(const cordon_index_t *idx);
 
 typedef struct {
     size_t entries;    /* live entries */
@@ -152,7 +161,7 @@ typedef struct {
 } cordon_index_stats_t;
 
 /** Describes the index's current layout, for status pages and tuning. */
-void cordon_index_stats(const cordon_index_t *idx, cordon_index_stats_t *out);
+CORDON_API void cordon_index_stats(const cordon_index_t *idx, cordon_index_stats_t *out);
 
 /* One match. */
 typedef struct {
@@ -180,10 +189,10 @@ typedef struct {
 } cordon_index_results_t;
 
 /** Zeroes a results struct. */
-void cordon_index_results_init(cordon_index_results_t *res);
+CORDON_API void cordon_index_results_init(cordon_index_results_t *res);
 
 /** Frees a results struct's memory and zeroes it. NULL is a no-op. */
-void cordon_index_results_free(cordon_index_results_t *res);
+CORDON_API void cordon_index_results_free(cordon_index_results_t *res);
 
 /* Return nonzero to keep the hit, zero to drop it. Called once per stored
  * entry that lies within the threshold, from the querying thread. */
@@ -221,7 +230,7 @@ typedef struct {
  * @return CORDON_OK, CORDON_EINVAL or CORDON_ENOMEM (res then holds no
  *         hits). The index is never modified.
  */
-int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
+CORDON_API int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
                        int nq, int threshold,
                        const cordon_index_query_opts_t *qopts,
                        cordon_index_results_t *res);

@@ -1480,7 +1480,10 @@ static int query_mih(query_t *qr, int *truncated)
                 continue;
             const table_t *t = &idx->tab[i];
             ball_t it;
-            ball_init(&it, qkey[v * MAX_SUB + i] >> (t->width - t->dbits),
+            /* 64-bit shift: a table may have no directory bits at all. */
+            ball_init(&it,
+                      (uint32_t)((uint64_t)qkey[v * MAX_SUB + i] >>
+                                 (t->width - t->dbits)),
                       t->dbits, r);
             uint32_t b;
             int dist;

@@ -377,18 +377,31 @@ TEST(small_sets_and_empty_index)
     CHECK_EQ(cordon_index_query(idx, &q, 1, 31, NULL, &res), CORDON_OK);
     CHECK_EQ(res.count, 0);
     CHECK_EQ(cordon_index_size(idx), 0);
-    refset_t r = {0};
-    make_uniform(&r, 300, 5);
-    for (size_t i = 0; i < r.n; i++)
-        CHECK_EQ(cordon_index_add(idx, &r.e[i].h, r.e[i].id, 0), CORDON_OK);
+    cordon_index_free(idx);
+    /* Sizes around the smallest directories: a primary table of 0 bits
+     * (under 16 entries) and of a few bits; first in the tail, then
+     * indexed. */
+    static const size_t sizes[] = {1, 2, 15, 16, 17, 33, 300};
     long hits = 0;
-    sweep(idx, &r, 8, 6, &hits);
-    CHECK_EQ(cordon_index_compact(idx), CORDON_OK);
-    sweep(idx, &r, 8, 7, &hits);
+    for (int z = 0; z < 7; z++) {
+        REQUIRE(cordon_index_create(NULL, &idx) == CORDON_OK);
+        refset_t r = {0};
+        make_uniform(&r, sizes[z], 5 + (uint64_t)z);
+        for (size_t i = 0; i < r.n; i++)
+            CHECK_EQ(cordon_index_add(idx, &r.e[i].h, r.e[i].id, 0),
+                     CORDON_OK);
+        sweep(idx, &r, 4, 6, &hits);
+        CHECK_EQ(cordon_index_compact(idx), CORDON_OK);
+        sweep(idx, &r, 4, 7, &hits);
+        CHECK_EQ(cordon_index_remove(idx, &r.e[0].h, r.e[0].id), CORDON_OK);
+        r.e[0].alive = 0;
+        sweep(idx, &r, 2, 8, &hits);
+        CHECK_EQ(cordon_index_size(idx), r.n - 1);
+        cordon_index_free(idx);
+        free(r.e);
+    }
     CHECK_GT(hits, 100);
     cordon_index_results_free(&res);
-    cordon_index_free(idx);
-    free(r.e);
 }
 
 TEST(dihedral_variants_are_tagged)

@@ -194,8 +194,10 @@ CORDON_API void cordon_index_results_init(cordon_index_results_t *res);
 /** Frees a results struct's memory and zeroes it. NULL is a no-op. */
 CORDON_API void cordon_index_results_free(cordon_index_results_t *res);
 
-/* Return nonzero to keep the hit, zero to drop it. Called once per stored
- * entry that lies within the threshold, from the querying thread. */
+/* Return nonzero to keep the hit, zero to drop it. Called from the querying
+ * thread for stored entries that lie within the threshold (with max_hits
+ * set, possibly more than once for the same entry), so it must give the
+ * same answer each time and be cheap. */
 typedef int (*cordon_index_filter_fn)(void *ctx, uint64_t id, uint8_t flags);
 
 typedef enum {

@@ -42,6 +42,8 @@
 #define VISIT_CHUNK 1024
 #define TASK_FLUSH 4096
 #define SCAN_CHUNK 8192
+/* Effective cost of a random memory access for the planner, in ns. */
+#define RA_NS 60.0
 /* Visits whose memory is fetched together, a chunk ahead of their use. */
 #define VISIT_PIPE 64
 #define PF_MAX_BYTES 512
@@ -1504,11 +1506,24 @@ static int query_mih(query_t *qr, int *truncated)
     return err;
 }
 
-/* Estimated cost in nanoseconds of multi-index hashing against the scan,
- * from costs measured on a Zen 5 core (a random memory access about 25 ns,
- * a scanned record about 0.15 ns plus 0.3 ns per query hash from memory,
- * two thirds of that from cache), assuming uniformly spread hashes. Used
- * only to pick the cheaper method. */
+/* Cost of a random visit to `recs` consecutive records of 32 bytes: one
+ * memory round trip for the first line, half of one for each further line
+ * (they stream), and the comparisons. */
+static double run_cost(double recs)
+{
+    double lines = recs / 2 < 1 ? 1 : recs / 2;
+    return RA_NS * (1 + 0.5 * (lines - 1)) + recs * 0.5;
+}
+
+/*
+ * Estimated cost in nanoseconds of multi-index hashing against the scan,
+ * assuming uniformly spread hashes, for picking the cheaper method. The
+ * constants were fitted to CPU-time measurements on a Zen 5 core shared
+ * with other work (benchmarks/index.md): a random memory access about 60 ns
+ * in effect, a scanned record about 1 ns plus 0.12 ns per query hash. At 10
+ * million records they predict 0.33 ms for a single query (measured 0.32)
+ * and favour the scan for layouts whose pages are too coarse to pay.
+ */
 static int mih_is_cheaper(const cordon_index_t *idx, int nq, int t)
 {
     if (idx->nsub < 2)
@@ -1532,16 +1547,15 @@ static int mih_is_cheaper(const cordon_index_t *idx, int nq, int t)
         }
         double per = n / (double)((size_t)1 << d);
         if (i == 0) {
-            mih += vis * (25 + per * 1.0);
+            mih += vis * run_cost(per);
         } else {
             surv *= n / (double)((uint64_t)1 << w);
-            mih += vis * (25 + per * 0.1) +
-                   surv * (25 + (double)(1 << idx->pshift) * 1.0);
+            mih += vis * (RA_NS + per * 0.1) +
+                   surv * run_cost((double)(1 << idx->pshift));
         }
     }
     mih *= nq;
-    /* Records that fit in the last-level cache scan about a third faster. */
-    double scan = n * 32 < 16e6 ? n * (0.1 + 0.2 * nq) : n * (0.15 + 0.3 * nq);
+    double scan = n * (1.0 + 0.12 * nq);
     return mih < scan;
 }
 

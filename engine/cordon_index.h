@@ -27,9 +27,10 @@
  * - Queries with a large threshold degrade gracefully to a linear SIMD scan;
  *   the query picks the cheaper method itself. Results never depend on the
  *   method or on the SIMD path.
- * - Memory at 10 million entries is about 74 bytes per entry when every id
- *   fits in 32 bits (ids are then stored in 4 bytes) and 78 otherwise: the
- *   32-byte hash, the id, and 10 secondary tables of 28-bit entries. Fewer
+ * - Memory at 10 million entries is about 75 bytes per entry when every id
+ *   fits in 32 bits (ids are then stored in 4 bytes) and 79 otherwise: the
+ *   32-byte hash, the id, 10 secondary tables of 28-bit entries and the
+ *   directories. Fewer
  *   bytes (opts.entry_bits, opts.substrings) cost query speed; see
  *   benchmarks/index.md. cordon_index_memory() reports the exact figure.
  * - Multi-index hashing pays off from about a million entries (10x faster

@@ -85,7 +85,8 @@ CORDON_API void cordon_index_opts_default(cordon_index_opts_t *opts);
  * @return CORDON_OK, CORDON_EINVAL (NULL out, option out of range) or
  *         CORDON_ENOMEM.
  */
-CORDON_API int cordon_index_create(const cordon_index_opts_t *opts, cordon_index_t **out);
+CORDON_API int cordon_index_create(const cordon_index_opts_t *opts,
+                                   cordon_index_t **out);
 
 /** Releases an index and everything it owns. NULL is a no-op. */
 CORDON_API void cordon_index_free(cordon_index_t *idx);
@@ -99,8 +100,9 @@ CORDON_API void cordon_index_free(cordon_index_t *idx);
  *         CORDON_INDEX_MAX_ENTRIES; CORDON_EINVAL; CORDON_ENOMEM (the index
  *         is unchanged).
  */
-CORDON_API int cordon_index_add(cordon_index_t *idx, const cordon_hash256_t *hash,
-                     uint64_t id, uint8_t flags);
+CORDON_API int cordon_index_add(cordon_index_t *idx,
+                                const cordon_hash256_t *hash, uint64_t id,
+                                uint8_t flags);
 
 /**
  * Adds many entries and rebuilds the index once, which is far faster than
@@ -114,9 +116,10 @@ CORDON_API int cordon_index_add(cordon_index_t *idx, const cordon_hash256_t *has
  * @return CORDON_OK, CORDON_EINVAL, CORDON_ETOOLARGE or CORDON_ENOMEM (the
  *         index is then unchanged).
  */
-CORDON_API int cordon_index_add_bulk(cordon_index_t *idx, const cordon_hash256_t *hashes,
-                          const uint64_t *ids, const uint8_t *flags, size_t n,
-                          size_t *added);
+CORDON_API int cordon_index_add_bulk(cordon_index_t *idx,
+                                     const cordon_hash256_t *hashes,
+                                     const uint64_t *ids, const uint8_t *flags,
+                                     size_t n, size_t *added);
 
 /**
  * Removes the entry (hash, id). A removal that leaves a quarter of the
@@ -125,15 +128,16 @@ CORDON_API int cordon_index_add_bulk(cordon_index_t *idx, const cordon_hash256_t
  * @return CORDON_OK, CORDON_ENOTFOUND (no such pair; nothing changes),
  *         CORDON_EINVAL or CORDON_ENOMEM (nothing changes).
  */
-CORDON_API int cordon_index_remove(cordon_index_t *idx, const cordon_hash256_t *hash,
-                        uint64_t id);
+CORDON_API int cordon_index_remove(cordon_index_t *idx,
+                                   const cordon_hash256_t *hash, uint64_t id);
 
 /**
  * Replaces the flags of the entry (hash, id).
  * @return CORDON_OK, CORDON_ENOTFOUND, CORDON_EINVAL or CORDON_ENOMEM.
  */
-CORDON_API int cordon_index_set_flags(cordon_index_t *idx, const cordon_hash256_t *hash,
-                           uint64_t id, uint8_t flags);
+CORDON_API int cordon_index_set_flags(cordon_index_t *idx,
+                                      const cordon_hash256_t *hash, uint64_t id,
+                                      uint8_t flags);
 
 /**
  * Folds the tail into the indexed part and drops removed entries, so that
@@ -149,20 +153,21 @@ CORDON_API size_t cordon_index_size(const cordon_index_t *idx);
 CORDON_API size_t cordon_index_memory(const cordon_index_t *idx);
 
 typedef struct {
-    size_t entries;    /* live entries */
-    size_t indexed;    /* entries in the indexed part, dead ones included */
-    size_t dead;       /* removed entries still occupying the indexed part */
-    size_t tail;       /* entries in the unindexed tail */
-    size_t memory;     /* as cordon_index_memory() */
-    int substrings;    /* multi-index substrings; 0 = scan only */
-    int entry_bits;    /* bits per secondary-table entry */
-    int page_records;  /* records a secondary entry points at */
-    int primary_bits;  /* directory bits of the primary table */
-    int secondary_bits;/* directory bits of the secondary tables */
+    size_t entries;     /* live entries */
+    size_t indexed;     /* entries in the indexed part, dead ones included */
+    size_t dead;        /* removed entries still occupying the indexed part */
+    size_t tail;        /* entries in the unindexed tail */
+    size_t memory;      /* as cordon_index_memory() */
+    int substrings;     /* multi-index substrings; 0 = scan only */
+    int entry_bits;     /* bits per secondary-table entry */
+    int page_records;   /* records a secondary entry points at */
+    int primary_bits;   /* directory bits of the primary table */
+    int secondary_bits; /* directory bits of the secondary tables */
 } cordon_index_stats_t;
 
 /** Describes the index's current layout, for status pages and tuning. */
-CORDON_API void cordon_index_stats(const cordon_index_t *idx, cordon_index_stats_t *out);
+CORDON_API void cordon_index_stats(const cordon_index_t *idx,
+                                   cordon_index_stats_t *out);
 
 /* One match. */
 typedef struct {
@@ -184,9 +189,9 @@ typedef struct {
 typedef struct {
     cordon_index_hit_t *hits; /* count hits, sorted by distance, then id */
     size_t count;
-    size_t cap;               /* allocated hits */
-    int truncated;            /* 1 if max_hits cut the list short */
-    void *scratch;            /* private */
+    size_t cap;    /* allocated hits */
+    int truncated; /* 1 if max_hits cut the list short */
+    void *scratch; /* private */
 } cordon_index_results_t;
 
 /** Zeroes a results struct. */
@@ -233,10 +238,11 @@ typedef struct {
  * @return CORDON_OK, CORDON_EINVAL or CORDON_ENOMEM (res then holds no
  *         hits). The index is never modified.
  */
-CORDON_API int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
-                       int nq, int threshold,
-                       const cordon_index_query_opts_t *qopts,
-                       cordon_index_results_t *res);
+CORDON_API int cordon_index_query(const cordon_index_t *idx,
+                                  const cordon_hash256_t *q, int nq,
+                                  int threshold,
+                                  const cordon_index_query_opts_t *qopts,
+                                  cordon_index_results_t *res);
 
 #ifdef __cplusplus
 }

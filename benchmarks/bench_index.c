@@ -216,9 +216,8 @@ int main(int argc, char **argv)
                     : "0..n-1 (stored in 4 bytes)");
     if (!json)
         printf("%-9s %-9s %7s %6s %4s %9s %8s %8s %8s %8s %6s %6s %6s\n",
-               "size", "data", "build_s", "B/hash", "subs", "single/s",
-               "dih/s", "dih_wall", "scan1/s", "scan8/s", "x_1", "x_8",
-               "hits/q");
+               "size", "data", "build_s", "B/hash", "subs", "single/s", "dih/s",
+               "dih_wall", "scan1/s", "scan8/s", "x_1", "x_8", "hits/q");
     char *sl = strdup(sizes);
     for (char *ss = strtok(sl, ","); ss; ss = strtok(NULL, ",")) {
         size_t n = (size_t)atol(ss);
@@ -274,10 +273,10 @@ int main(int argc, char **argv)
             cordon_index_stats_t st;
             cordon_index_stats(idx, &st);
             size_t hs, hd, hx;
-            rate_t single = rate(idx, q1, 1, nqueries, t, CORDON_INDEX_AUTO,
-                                 reps, &hs);
-            rate_t dih = rate(idx, q8, 8, nqueries, t, CORDON_INDEX_AUTO,
-                              reps, &hd);
+            rate_t single =
+                rate(idx, q1, 1, nqueries, t, CORDON_INDEX_AUTO, reps, &hs);
+            rate_t dih =
+                rate(idx, q8, 8, nqueries, t, CORDON_INDEX_AUTO, reps, &hd);
             size_t nscan = nqueries / 20;
             rate_t scan1 =
                 rate(idx, q1, 1, nscan, t, CORDON_INDEX_SCAN, 3, &hx);
@@ -299,8 +298,8 @@ int main(int argc, char **argv)
                        "\"single_qps_wall\":%.1f,\"dihedral_qps_wall\":%.1f,"
                        "\"scan_single_qps\":%.2f,\"scan_dihedral_qps\":%.2f,"
                        "\"hits_per_query\":%.3f,\"mismatches\":%d}\n",
-                       n, ds, t, cordon_cpu_path_name(), wide, build,
-                       build_cpu, bph, rss_bph, st.substrings, st.entry_bits,
+                       n, ds, t, cordon_cpu_path_name(), wide, build, build_cpu,
+                       bph, rss_bph, st.substrings, st.entry_bits,
                        st.page_records, single.cpu, dih.cpu, single.wall,
                        dih.wall, scan1.cpu, scan8.cpu,
                        (double)hd / (double)nqueries, bad);

@@ -15,7 +15,7 @@
  *   unindexed tail that every query scans; removals from the indexed part
  *   only mark the entry dead. When the tail outgrows its limit (or a quarter
  *   of the entries are dead) the modifying call that crossed the limit
- *   rebuilds the index, which takes O(N) time (about a second per 10 million
+ *   rebuilds the index, which takes O(N) time (3 to 6 s per 10 million
  *   entries on one core) while the caller holds the write lock. Call
  *   cordon_index_compact() at a quiet moment to choose when that happens.
  * - The index is a set of (hash, id) pairs: one hash may be stored under
@@ -27,8 +27,15 @@
  * - Queries with a large threshold degrade gracefully to a linear SIMD scan;
  *   the query picks the cheaper method itself. Results never depend on the
  *   method or on the SIMD path.
- * - Memory is a few dozen bytes per entry beyond the 32-byte hash and the
- *   8-byte id; cordon_index_memory() reports the exact figure.
+ * - Memory at 10 million entries is about 75 bytes per entry when every id
+ *   fits in 32 bits (ids are then stored in 4 bytes) and 79 otherwise: the
+ *   32-byte hash, the id, 10 secondary tables of 28-bit entries and the
+ *   directories. Fewer
+ *   bytes (opts.entry_bits, opts.substrings) cost query speed; see
+ *   benchmarks/index.md. cordon_index_memory() reports the exact figure.
+ * - Multi-index hashing pays off from about a million entries (10x faster
+ *   than the scan for single queries at 1 million, 30x at 10 million);
+ *   below that, hashes fit in cache and the scan is as fast.
  */
 #ifndef CORDON_INDEX_H
 #define CORDON_INDEX_H
@@ -54,12 +61,13 @@ typedef struct cordon_index cordon_index_t;
 
 typedef struct {
     /* Substrings for multi-index hashing, 8..16; 0 chooses from the number
-     * of entries at each rebuild (about 11 at 10 million). Fewer substrings
-     * use less memory and make queries slower. */
+     * of entries at each rebuild (11 from a million entries up). Each
+     * substring but the first costs one table entry per hash. */
     int substrings;
-    /* Bits per secondary-table entry, 16..32; 0 = automatic. Wider entries
-     * point at smaller groups of candidates, so queries get faster and the
-     * index larger. For benchmarks and tuning. */
+    /* Bits per secondary-table entry, 16..32; 0 = automatic (pages of two
+     * records: 28 bits at 10 million entries). Narrower entries point at
+     * larger pages of records, so the index shrinks and queries slow down
+     * (24 bits: 4 bytes per hash less, about half the speed). */
     int entry_bits;
     /* Most entries in the unindexed tail before the next add rebuilds the
      * index; 0 = automatic (N/128, clamped to 4096..65536). */
@@ -77,7 +85,8 @@ CORDON_API void cordon_index_opts_default(cordon_index_opts_t *opts);
  * @return CORDON_OK, CORDON_EINVAL (NULL out, option out of range) or
  *         CORDON_ENOMEM.
  */
-CORDON_API int cordon_index_create(const cordon_index_opts_t *opts, cordon_index_t **out);
+CORDON_API int cordon_index_create(const cordon_index_opts_t *opts,
+                                   cordon_index_t **out);
 
 /** Releases an index and everything it owns. NULL is a no-op. */
 CORDON_API void cordon_index_free(cordon_index_t *idx);
@@ -91,12 +100,13 @@ CORDON_API void cordon_index_free(cordon_index_t *idx);
  *         CORDON_INDEX_MAX_ENTRIES; CORDON_EINVAL; CORDON_ENOMEM (the index
  *         is unchanged).
  */
-CORDON_API int cordon_index_add(cordon_index_t *idx, const cordon_hash256_t *hash,
-                     uint64_t id, uint8_t flags);
+CORDON_API int cordon_index_add(cordon_index_t *idx,
+                                const cordon_hash256_t *hash, uint64_t id,
+                                uint8_t flags);
 
 /**
  * Adds many entries and rebuilds the index once, which is far faster than
- * adding them one by one (about 1 s per 10 million on one core).
+ * adding them one by one (3 to 6 s per 10 million on one core).
  *
  * @param hashes, ids  n entries; only read.
  * @param flags        n flag bytes, or NULL for all zero.
@@ -106,25 +116,28 @@ CORDON_API int cordon_index_add(cordon_index_t *idx, const cordon_hash256_t *has
  * @return CORDON_OK, CORDON_EINVAL, CORDON_ETOOLARGE or CORDON_ENOMEM (the
  *         index is then unchanged).
  */
-CORDON_API int cordon_index_add_bulk(cordon_index_t *idx, const cordon_hash256_t *hashes,
-                          const uint64_t *ids, const uint8_t *flags, size_t n,
-                          size_t *added);
+CORDON_API int cordon_index_add_bulk(cordon_index_t *idx,
+                                     const cordon_hash256_t *hashes,
+                                     const uint64_t *ids, const uint8_t *flags,
+                                     size_t n, size_t *added);
 
 /**
- * Removes the entry (hash, id).
+ * Removes the entry (hash, id). A removal that leaves a quarter of the
+ * indexed entries dead rebuilds the index (if that rebuild runs out of
+ * memory, the dead entries simply wait for the next one).
  * @return CORDON_OK, CORDON_ENOTFOUND (no such pair; nothing changes),
- *         CORDON_EINVAL or CORDON_ENOMEM (only when the removal triggers a
- *         rebuild that fails; the entry is removed regardless).
+ *         CORDON_EINVAL or CORDON_ENOMEM (nothing changes).
  */
-CORDON_API int cordon_index_remove(cordon_index_t *idx, const cordon_hash256_t *hash,
-                        uint64_t id);
+CORDON_API int cordon_index_remove(cordon_index_t *idx,
+                                   const cordon_hash256_t *hash, uint64_t id);
 
 /**
  * Replaces the flags of the entry (hash, id).
  * @return CORDON_OK, CORDON_ENOTFOUND, CORDON_EINVAL or CORDON_ENOMEM.
  */
-CORDON_API int cordon_index_set_flags(cordon_index_t *idx, const cordon_hash256_t *hash,
-                           uint64_t id, uint8_t flags);
+CORDON_API int cordon_index_set_flags(cordon_index_t *idx,
+                                      const cordon_hash256_t *hash, uint64_t id,
+                                      uint8_t flags);
 
 /**
  * Folds the tail into the indexed part and drops removed entries, so that
@@ -140,20 +153,21 @@ CORDON_API size_t cordon_index_size(const cordon_index_t *idx);
 CORDON_API size_t cordon_index_memory(const cordon_index_t *idx);
 
 typedef struct {
-    size_t entries;    /* live entries */
-    size_t indexed;    /* entries in the indexed part, dead ones included */
-    size_t dead;       /* removed entries still occupying the indexed part */
-    size_t tail;       /* entries in the unindexed tail */
-    size_t memory;     /* as cordon_index_memory() */
-    int substrings;    /* multi-index substrings; 0 = scan only */
-    int entry_bits;    /* bits per secondary-table entry */
-    int page_records;  /* records a secondary entry points at */
-    int primary_bits;  /* directory bits of the primary table */
-    int secondary_bits;/* directory bits of the secondary tables */
+    size_t entries;     /* live entries */
+    size_t indexed;     /* entries in the indexed part, dead ones included */
+    size_t dead;        /* removed entries still occupying the indexed part */
+    size_t tail;        /* entries in the unindexed tail */
+    size_t memory;      /* as cordon_index_memory() */
+    int substrings;     /* multi-index substrings; 0 = scan only */
+    int entry_bits;     /* bits per secondary-table entry */
+    int page_records;   /* records a secondary entry points at */
+    int primary_bits;   /* directory bits of the primary table */
+    int secondary_bits; /* directory bits of the secondary tables */
 } cordon_index_stats_t;
 
 /** Describes the index's current layout, for status pages and tuning. */
-CORDON_API void cordon_index_stats(const cordon_index_t *idx, cordon_index_stats_t *out);
+CORDON_API void cordon_index_stats(const cordon_index_t *idx,
+                                   cordon_index_stats_t *out);
 
 /* One match. */
 typedef struct {
@@ -175,9 +189,9 @@ typedef struct {
 typedef struct {
     cordon_index_hit_t *hits; /* count hits, sorted by distance, then id */
     size_t count;
-    size_t cap;               /* allocated hits */
-    int truncated;            /* 1 if max_hits cut the list short */
-    void *scratch;            /* private */
+    size_t cap;    /* allocated hits */
+    int truncated; /* 1 if max_hits cut the list short */
+    void *scratch; /* private */
 } cordon_index_results_t;
 
 /** Zeroes a results struct. */
@@ -186,8 +200,10 @@ CORDON_API void cordon_index_results_init(cordon_index_results_t *res);
 /** Frees a results struct's memory and zeroes it. NULL is a no-op. */
 CORDON_API void cordon_index_results_free(cordon_index_results_t *res);
 
-/* Return nonzero to keep the hit, zero to drop it. Called once per stored
- * entry that lies within the threshold, from the querying thread. */
+/* Return nonzero to keep the hit, zero to drop it. Called from the querying
+ * thread for stored entries that lie within the threshold (with max_hits
+ * set, possibly more than once for the same entry), so it must give the
+ * same answer each time and be cheap. */
 typedef int (*cordon_index_filter_fn)(void *ctx, uint64_t id, uint8_t flags);
 
 typedef enum {
@@ -222,10 +238,11 @@ typedef struct {
  * @return CORDON_OK, CORDON_EINVAL or CORDON_ENOMEM (res then holds no
  *         hits). The index is never modified.
  */
-CORDON_API int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
-                       int nq, int threshold,
-                       const cordon_index_query_opts_t *qopts,
-                       cordon_index_results_t *res);
+CORDON_API int cordon_index_query(const cordon_index_t *idx,
+                                  const cordon_hash256_t *q, int nq,
+                                  int threshold,
+                                  const cordon_index_query_opts_t *qopts,
+                                  cordon_index_results_t *res);
 
 #ifdef __cplusplus
 }

@@ -8,8 +8,16 @@
  * they lie. Substrings 1..k-1 each have a secondary table: entries sorted by
  * the substring's top bits (the directory), each entry packing the
  * substring's remaining bits (the fingerprint) and the number of the page of
- * records it belongs to. A page is 2^pshift consecutive records; pointing at
- * pages rather than records is what keeps an entry at about 3 bytes.
+ * records it belongs to. A page is 2^pshift consecutive records: two by
+ * default, one cache line, so that a page costs what a record would while
+ * its number takes a bit less (28-bit entries at 10 million records).
+ *
+ * Memory. The big arrays are 2 MiB aligned and advised to use huge pages,
+ * since queries touch them at random. Ids take 4 bytes while they fit.
+ *
+ * Speed. A query is a stream of random memory accesses (directory buckets,
+ * then pages), so the query pipelines fetch a chunk of them ahead of use;
+ * see benchmarks/index.md for where the time goes.
  *
  * Search. With k substrings and threshold T, any hash within T of the query
  * has some substring i within r_i of the query's, where the radii satisfy
@@ -42,34 +50,36 @@
 #define VISIT_CHUNK 1024
 #define TASK_FLUSH 4096
 #define SCAN_CHUNK 8192
+/* Effective cost of a random memory access for the planner, in ns. */
+#define RA_NS 60.0
 /* Visits whose memory is fetched together, a chunk ahead of their use. */
 #define VISIT_PIPE 64
 #define PF_MAX_BYTES 512
 
 typedef struct {
-    uint16_t bit;   /* first bit of the substring */
-    uint8_t width;  /* substring bits, <= 32 */
-    uint8_t dbits;  /* directory bits: the substring's top bits */
-    uint8_t fbits;  /* fingerprint bits following them (secondary tables) */
-    uint32_t *dir;  /* 2^dbits + 1 offsets into the records or entries */
-    uint8_t *ent;   /* packed entries (secondary tables only) */
+    uint16_t bit;  /* first bit of the substring */
+    uint8_t width; /* substring bits, <= 32 */
+    uint8_t dbits; /* directory bits: the substring's top bits */
+    uint8_t fbits; /* fingerprint bits following them (secondary tables) */
+    uint32_t *dir; /* 2^dbits + 1 offsets into the records or entries */
+    uint8_t *ent;  /* packed entries (secondary tables only) */
     size_t ent_bytes;
 } table_t;
 
 struct cordon_index {
     cordon_index_opts_t opts;
     /* The indexed part. */
-    size_t n;               /* records, dead ones included */
-    size_t nalloc;          /* records the arrays were allocated for */
+    size_t n;      /* records, dead ones included */
+    size_t nalloc; /* records the arrays were allocated for */
     size_t ndead;
     cordon_hash256_t *hash; /* [n], 64-byte aligned, primary-table order */
     /* Ids take 4 bytes each while every id fits in 32 bits (the usual case:
      * database row numbers), else 8. */
-    uint64_t *id64;         /* [n], or NULL when id32 is used */
-    uint32_t *id32;         /* [n], or NULL when id64 is used */
-    uint8_t *flags;         /* [n], or NULL while every flag is zero */
-    uint64_t *dead;         /* bitmap of removed records, or NULL */
-    int nsub;               /* substrings with tables; 1 = primary only */
+    uint64_t *id64; /* [n], or NULL when id32 is used */
+    uint32_t *id32; /* [n], or NULL when id64 is used */
+    uint8_t *flags; /* [n], or NULL while every flag is zero */
+    uint64_t *dead; /* bitmap of removed records, or NULL */
+    int nsub;       /* substrings with tables; 1 = primary only */
     int ebits, pbits, pshift;
     table_t tab[MAX_SUB];
     /* The tail: recent adds, unsorted, scanned by every query. */
@@ -398,9 +408,12 @@ static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
         g->tab[i].width = (uint8_t)w;
         bit += w;
     }
-    /* Primary buckets of about 16 records keep its directory near 0.25
-     * bytes per record while the records of a bucket share a few lines. */
-    g->tab[0].dbits = (uint8_t)clampi(lg - 4, 0, g->tab[0].width);
+    /* Primary buckets of 2 to 4 records (1 or 2 cache lines): its records
+     * are whole 32-byte hashes, so a visit to a bucket of 16 read 8 lines.
+     * The directory then costs about 1.7 bytes per record; at 10 million
+     * records dihedral queries measured 25% faster than with buckets of
+     * about 10 records and a 0.4-byte directory. */
+    g->tab[0].dbits = (uint8_t)clampi(lg - 2, 0, g->tab[0].width);
     if (n < MIH_MIN_RECORDS) {
         g->nsub = 1;
         return;
@@ -518,7 +531,8 @@ static int rec_qcmp(const void *a, const void *b, void *ctx)
  * large ones (heavy duplication) go through qsort on an index.
  */
 static size_t sort_dedupe(cordon_hash256_t *h, uint64_t *id, uint8_t *fl,
-                          uint32_t *orig, size_t lo, size_t hi, uint32_t *idxbuf)
+                          uint32_t *orig, size_t lo, size_t hi,
+                          uint32_t *idxbuf)
 {
     size_t n = hi - lo;
     if (n > 32) {
@@ -559,8 +573,8 @@ static size_t sort_dedupe(cordon_hash256_t *h, uint64_t *id, uint8_t *fl,
             uint8_t tf = fl[i];
             uint32_t to = orig[i];
             size_t j = i;
-            while (j > lo && rec_less(&th, ti, to, &h[j - 1], id[j - 1],
-                                      orig[j - 1])) {
+            while (j > lo &&
+                   rec_less(&th, ti, to, &h[j - 1], id[j - 1], orig[j - 1])) {
                 h[j] = h[j - 1];
                 id[j] = id[j - 1];
                 fl[j] = fl[j - 1];
@@ -831,10 +845,10 @@ static int compact_with(cordon_index_t *idx, const source_t *extra)
 {
     source_t src[3];
     int ns = 0;
-    src[ns++] = (source_t){idx->hash, idx->id64, idx->id32, idx->flags,
-                           idx->dead, idx->n};
-    src[ns++] = (source_t){idx->thash, idx->tid, NULL, idx->tflags, NULL,
-                           idx->tn};
+    src[ns++] = (source_t){idx->hash,  idx->id64, idx->id32,
+                           idx->flags, idx->dead, idx->n};
+    src[ns++] =
+        (source_t){idx->thash, idx->tid, NULL, idx->tflags, NULL, idx->tn};
     if (extra)
         src[ns++] = *extra;
     return rebuild(idx, src, ns);
@@ -864,8 +878,8 @@ static inline int is_dead(const cordon_index_t *idx, size_t r)
 }
 
 /* Position of the live pair in the indexed part, or SIZE_MAX. */
-static size_t find_indexed(const cordon_index_t *idx,
-                           const cordon_hash256_t *h, uint64_t id)
+static size_t find_indexed(const cordon_index_t *idx, const cordon_hash256_t *h,
+                           uint64_t id)
 {
     if (!idx->n)
         return SIZE_MAX;
@@ -1130,7 +1144,7 @@ typedef struct {
     const cordon_index_t *idx;
     const cordon_hash256_t *q;
     int nq;
-    int t;         /* effective threshold; max_hits may lower it */
+    int t; /* effective threshold; max_hits may lower it */
     const cordon_index_query_opts_t *o;
     scratch_t *s;
     cordon__scan_fn scan;
@@ -1275,9 +1289,9 @@ static int scan_range(query_t *qr, const cordon_hash256_t *recs, size_t lo,
         int err = stage_reserve(qr, c, truncated);
         if (err)
             return err;
-        qr->s->nstage += qr->scan(recs + i, c, qr->q, qr->nq, qr->t,
-                                  base + (uint32_t)i,
-                                  qr->s->stage + qr->s->nstage);
+        qr->s->nstage +=
+            qr->scan(recs + i, c, qr->q, qr->nq, qr->t, base + (uint32_t)i,
+                     qr->s->stage + qr->s->nstage);
     }
     return CORDON_OK;
 }
@@ -1346,7 +1360,8 @@ static void fetch_chunk(const cordon_index_t *idx, const uint64_t *vis,
             e = (const char *)&idx->hash[hi[j]];
         } else {
             const uint8_t *ent = idx->tab[ti].ent;
-            p = (const char *)ent + (((uint64_t)lo[j] * (unsigned)idx->ebits) >> 3);
+            p = (const char *)ent +
+                (((uint64_t)lo[j] * (unsigned)idx->ebits) >> 3);
             e = (const char *)ent +
                 (((uint64_t)hi[j] * (unsigned)idx->ebits + 7) >> 3);
         }
@@ -1372,7 +1387,8 @@ static int run_visits(query_t *qr, const uint64_t *vis, size_t nv,
         size_t cn = nv - base < VISIT_PIPE ? nv - base : VISIT_PIPE;
         size_t nb = base + VISIT_PIPE;
         if (nb < nv)
-            fetch_chunk(idx, vis + nb, nv - nb < VISIT_PIPE ? nv - nb : VISIT_PIPE,
+            fetch_chunk(idx, vis + nb,
+                        nv - nb < VISIT_PIPE ? nv - nb : VISIT_PIPE,
                         lo[cur ^ 1], hi[cur ^ 1]);
         for (size_t j = 0; j < cn; j++) {
             uint64_t x = vis[base + j];
@@ -1480,7 +1496,10 @@ static int query_mih(query_t *qr, int *truncated)
                 continue;
             const table_t *t = &idx->tab[i];
             ball_t it;
-            ball_init(&it, qkey[v * MAX_SUB + i] >> (t->width - t->dbits),
+            /* 64-bit shift: a table may have no directory bits at all. */
+            ball_init(&it,
+                      (uint32_t)((uint64_t)qkey[v * MAX_SUB + i] >>
+                                 (t->width - t->dbits)),
                       t->dbits, r);
             uint32_t b;
             int dist;
@@ -1501,11 +1520,24 @@ static int query_mih(query_t *qr, int *truncated)
     return err;
 }
 
-/* Estimated cost in nanoseconds of multi-index hashing against the scan,
- * from costs measured on a Zen 5 core (a random memory access about 25 ns,
- * a scanned record about 0.15 ns plus 0.3 ns per query hash from memory,
- * two thirds of that from cache), assuming uniformly spread hashes. Used
- * only to pick the cheaper method. */
+/* Cost of a random visit to `recs` consecutive records of 32 bytes: one
+ * memory round trip for the first line, half of one for each further line
+ * (they stream), and the comparisons. */
+static double run_cost(double recs)
+{
+    double lines = recs / 2 < 1 ? 1 : recs / 2;
+    return RA_NS * (1 + 0.5 * (lines - 1)) + recs * 0.5;
+}
+
+/*
+ * Estimated cost in nanoseconds of multi-index hashing against the scan,
+ * assuming uniformly spread hashes, for picking the cheaper method. The
+ * constants were fitted to CPU-time measurements on a Zen 5 core shared
+ * with other work (benchmarks/index.md): a random memory access about 60 ns
+ * in effect, a scanned record about 1 ns plus 0.12 ns per query hash. At 10
+ * million records they predict 0.33 ms for a single query (measured 0.32)
+ * and favour the scan for layouts whose pages are too coarse to pay.
+ */
 static int mih_is_cheaper(const cordon_index_t *idx, int nq, int t)
 {
     if (idx->nsub < 2)
@@ -1529,16 +1561,15 @@ static int mih_is_cheaper(const cordon_index_t *idx, int nq, int t)
         }
         double per = n / (double)((size_t)1 << d);
         if (i == 0) {
-            mih += vis * (25 + per * 1.0);
+            mih += vis * run_cost(per);
         } else {
             surv *= n / (double)((uint64_t)1 << w);
-            mih += vis * (25 + per * 0.1) +
-                   surv * (25 + (double)(1 << idx->pshift) * 1.0);
+            mih += vis * (RA_NS + per * 0.1) +
+                   surv * run_cost((double)(1 << idx->pshift));
         }
     }
     mih *= nq;
-    /* Records that fit in the last-level cache scan about a third faster. */
-    double scan = n * 32 < 16e6 ? n * (0.1 + 0.2 * nq) : n * (0.15 + 0.3 * nq);
+    double scan = n * (1.0 + 0.12 * nq);
     return mih < scan;
 }
 
@@ -1564,8 +1595,15 @@ int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
         if (!res->scratch)
             return CORDON_ENOMEM;
     }
-    query_t qr = {idx,         q,           nq,           threshold, o,
-                  res->scratch, pick_scan(), pick_filter(), pick_verify()};
+    query_t qr = {idx,
+                  q,
+                  nq,
+                  threshold,
+                  o,
+                  res->scratch,
+                  pick_scan(),
+                  pick_filter(),
+                  pick_verify()};
     qr.s->nstage = 0;
     int truncated = 0, err = CORDON_OK;
     if (idx->n) {
@@ -1581,8 +1619,8 @@ int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
                          &truncated);
     if (!err)
         err = settle(&qr, &truncated);
-    if (!err && grow((void **)&res->hits, &res->cap, qr.s->nstage,
-                     sizeof *res->hits))
+    if (!err &&
+        grow((void **)&res->hits, &res->cap, qr.s->nstage, sizeof *res->hits))
         err = CORDON_ENOMEM;
     if (err) {
         res->count = 0;

@@ -12,9 +12,9 @@
 
 static inline __m256i popcnt_bytes(__m256i x)
 {
-    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3,
-                                         2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3,
-                                         1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i lut =
+        _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1,
+                         1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
     const __m256i low = _mm256_set1_epi8(0x0f);
     __m256i lo = _mm256_and_si256(x, low);
     __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), low);
@@ -67,8 +67,8 @@ size_t cordon__index_scan_avx2(const cordon_hash256_t *recs, size_t n,
             _mm256_storeu_si256((__m256i *)(void *)bv, bestv);
             for (int j = 0; j < 4; j++)
                 if (hit >> j & 1)
-                    out[m++] = CORDON__HIT(base + (uint32_t)(i + j), bd[j],
-                                           bv[j]);
+                    out[m++] =
+                        CORDON__HIT(base + (uint32_t)(i + j), bd[j], bv[j]);
         }
     }
     if (i < n)

@@ -59,8 +59,8 @@ size_t cordon__index_scan_avx512(const cordon_hash256_t *recs, size_t n,
             _mm512_storeu_si512(bv, bestv);
             for (int j = 0; j < 8; j++)
                 if (hit >> j & 1)
-                    out[m++] = CORDON__HIT(base + (uint32_t)(i + j), bd[j],
-                                           bv[j]);
+                    out[m++] =
+                        CORDON__HIT(base + (uint32_t)(i + j), bd[j], bv[j]);
         }
     }
     if (i < n)

@@ -134,10 +134,10 @@ static inline size_t cordon__verify_body(const cordon_hash256_t *recs,
 /*
  * Secondary-table bucket filter. ent holds entries of ebits bits packed
  * back to back (entry j starts at bit j*ebits, little-endian; the array is
- * followed by CORDON_INDEX_ENT_PAD readable bytes). An entry is (fingerprint << pbits) | page.
- * For every entry j in [lo, hi) whose fingerprint is within rr bits of qfp,
- * appends its page to out, in entry order. out must have room for hi - lo
- * words. Returns the number appended.
+ * followed by CORDON_INDEX_ENT_PAD readable bytes). An entry is (fingerprint <<
+ * pbits) | page. For every entry j in [lo, hi) whose fingerprint is within rr
+ * bits of qfp, appends its page to out, in entry order. out must have room for
+ * hi - lo words. Returns the number appended.
  */
 typedef size_t (*cordon__filter_fn)(const uint8_t *ent, size_t lo, size_t hi,
                                     int ebits, int pbits, uint32_t qfp, int rr,

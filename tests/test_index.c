@@ -353,12 +353,11 @@ TEST(every_record_through_every_table)
             int keep = (int)(qi % (size_t)subs[c]);
             cordon_hash256_t q = perturb_others(r.e[i].h, keep, w, top, per);
             int k = per * (subs[c] - 1);
-            REQUIRE(cordon_index_query(idx, &q, 1, 31, &qo, &res) ==
-                    CORDON_OK);
+            REQUIRE(cordon_index_query(idx, &q, 1, 31, &qo, &res) == CORDON_OK);
             int found = 0;
             for (size_t j = 0; j < res.count; j++)
-                found |= res.hits[j].id == r.e[i].id &&
-                         res.hits[j].distance == k;
+                found |=
+                    res.hits[j].id == r.e[i].id && res.hits[j].distance == k;
             missed += !found;
         }
         CHECK_EQ(missed, 0);
@@ -377,18 +376,30 @@ TEST(small_sets_and_empty_index)
     CHECK_EQ(cordon_index_query(idx, &q, 1, 31, NULL, &res), CORDON_OK);
     CHECK_EQ(res.count, 0);
     CHECK_EQ(cordon_index_size(idx), 0);
-    refset_t r = {0};
-    make_uniform(&r, 300, 5);
-    for (size_t i = 0; i < r.n; i++)
-        CHECK_EQ(cordon_index_add(idx, &r.e[i].h, r.e[i].id, 0), CORDON_OK);
+    cordon_index_free(idx);
+    /* Sizes around the smallest directories: a primary table of 0 bits
+     * (under 16 entries) and of a few bits; first in the tail, then
+     * indexed. */
+    static const size_t sizes[] = {1, 2, 15, 16, 17, 33, 300};
     long hits = 0;
-    sweep(idx, &r, 8, 6, &hits);
-    CHECK_EQ(cordon_index_compact(idx), CORDON_OK);
-    sweep(idx, &r, 8, 7, &hits);
+    for (int z = 0; z < 7; z++) {
+        REQUIRE(cordon_index_create(NULL, &idx) == CORDON_OK);
+        refset_t r = {0};
+        make_uniform(&r, sizes[z], 5 + (uint64_t)z);
+        for (size_t i = 0; i < r.n; i++)
+            CHECK_EQ(cordon_index_add(idx, &r.e[i].h, r.e[i].id, 0), CORDON_OK);
+        sweep(idx, &r, 4, 6, &hits);
+        CHECK_EQ(cordon_index_compact(idx), CORDON_OK);
+        sweep(idx, &r, 4, 7, &hits);
+        CHECK_EQ(cordon_index_remove(idx, &r.e[0].h, r.e[0].id), CORDON_OK);
+        r.e[0].alive = 0;
+        sweep(idx, &r, 2, 8, &hits);
+        CHECK_EQ(cordon_index_size(idx), r.n - 1);
+        cordon_index_free(idx);
+        free(r.e);
+    }
     CHECK_GT(hits, 100);
     cordon_index_results_free(&res);
-    cordon_index_free(idx);
-    free(r.e);
 }
 
 TEST(dihedral_variants_are_tagged)
@@ -470,10 +481,10 @@ TEST(incremental_add_remove_and_duplicates)
         unsigned op = rng_below(10);
         if (op < 5) {
             /* A new entry: often a copy of a stored hash under a new id. */
-            cordon_hash256_t h = rng_below(3) ? perturb(r.e[rng_below(
-                                                            (unsigned)r.n)].h,
-                                                        (int)rng_below(20))
-                                              : rand_hash();
+            cordon_hash256_t h = rng_below(3)
+                                     ? perturb(r.e[rng_below((unsigned)r.n)].h,
+                                               (int)rng_below(20))
+                                     : rand_hash();
             uint64_t id = 9000000 + (uint64_t)step;
             uint8_t fl = (uint8_t)(rng_below(4) == 0 ? 2 : 0);
             CHECK_EQ(cordon_index_add(idx, &h, id, fl), CORDON_OK);
@@ -632,10 +643,8 @@ TEST(filters_and_max_hits)
             cordon_index_query_opts_t lo = {0};
             lo.method = methods[m];
             lo.max_hits = lims[l];
-            CHECK_EQ(cordon_index_query(idx, q, 1, 256, &lo, &res),
-                     CORDON_OK);
-            CHECK_EQ(cordon_index_query(idx, q, 1, 256, NULL, &all),
-                     CORDON_OK);
+            CHECK_EQ(cordon_index_query(idx, q, 1, 256, &lo, &res), CORDON_OK);
+            CHECK_EQ(cordon_index_query(idx, q, 1, 256, NULL, &all), CORDON_OK);
             size_t want = all.count < lims[l] ? all.count : lims[l];
             REQUIRE(res.count == want);
             CHECK_EQ(res.truncated, all.count > lims[l]);
@@ -682,8 +691,7 @@ TEST(bad_arguments)
 
 /* ---- SIMD paths --------------------------------------------------------- */
 
-static const unsigned paths[] = {0, CORDON_CPU_POPCNT | CORDON_CPU_AVX2,
-                                 ~0u};
+static const unsigned paths[] = {0, CORDON_CPU_POPCNT | CORDON_CPU_AVX2, ~0u};
 
 TEST(kernels_identical_on_every_path)
 {
@@ -708,11 +716,11 @@ TEST(kernels_identical_on_every_path)
         for (int t = 0; t <= 256; t += 37) {
             for (size_t off = 0; off < 9; off++) {
                 size_t len = n - off - (size_t)nq * 3;
-                size_t m0 = cordon__index_scan_scalar(recs + off, len, q, nq,
-                                                      t, 17, out[0]);
+                size_t m0 = cordon__index_scan_scalar(recs + off, len, q, nq, t,
+                                                      17, out[0]);
                 if (saved & CORDON_CPU_AVX2) {
-                    size_t m1 = cordon__index_scan_avx2(recs + off, len, q,
-                                                        nq, t, 17, out[1]);
+                    size_t m1 = cordon__index_scan_avx2(recs + off, len, q, nq,
+                                                        t, 17, out[1]);
                     CHECK_EQ(m1, m0);
                     CHECK(memcmp(out[1], out[0], m0 * 8) == 0);
                 }
@@ -744,11 +752,11 @@ TEST(kernels_identical_on_every_path)
         for (int rr = 0; rr <= e - pb; rr += 2) {
             size_t lo = rng_below(50), hi = lo + rng_below(2900);
             uint32_t qfp = (uint32_t)(rng() & ((1ull << (e - pb)) - 1));
-            size_t m0 = cordon__index_filter_scalar(ent, lo, hi, e, pb, qfp,
-                                                    rr, f0);
+            size_t m0 =
+                cordon__index_filter_scalar(ent, lo, hi, e, pb, qfp, rr, f0);
             if (saved & CORDON_CPU_AVX512) {
-                size_t m2 = cordon__index_filter_avx512(ent, lo, hi, e, pb,
-                                                        qfp, rr, f2);
+                size_t m2 = cordon__index_filter_avx512(ent, lo, hi, e, pb, qfp,
+                                                        rr, f2);
                 CHECK_EQ(m2, m0);
                 CHECK(memcmp(f2, f0, m0 * 4) == 0);
             }

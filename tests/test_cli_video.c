@@ -166,6 +166,26 @@ TEST(hash_every_frame)
     CHECK_EQ(cordon(NULL, "hash --seconds-per-hash -1 x.mp4"), 2);
 }
 
+TEST(stdin_gives_the_same_hashes)
+{
+    char *by_path = NULL;
+    const char *f = vid("pattern-sd-grey-bar.mp4");
+    REQUIRE(cordon(&by_path, tu_path("hash '%s'", f)) == 0);
+    REQUIRE(cordon(&out, tu_path("hash - < '%s'", f)) == 0);
+    REQUIRE(by_path && out);
+    CHECK_STREQ(out, by_path);
+    CHECK_GT(strlen(out), 0);
+    free(by_path);
+    drop();
+    /* Images still take the image path from stdin. */
+    REQUIRE(cordon(&out, tu_path("hash - < '%s/pdq/images/pytx-rgb.jpeg'",
+                                 tu_vectors())) == 0);
+    CHECK(strncmp(out, "fb4eed46cb8a6c78819ca06b756c541f7b07ef6d02c82fccd00f8"
+                       "62166272cda 100 ",
+                  69) == 0);
+    drop();
+}
+
 TEST(add_video_and_dedup)
 {
     REQUIRE(cordon(NULL, "bank create VIDEOS --label type:video") == 0);
@@ -410,6 +430,7 @@ int main(int argc, char **argv)
     RUN(hash_text_lines_match_reference);
     RUN(hash_json_shape);
     RUN(hash_every_frame);
+    RUN(stdin_gives_the_same_hashes);
     RUN(add_video_and_dedup);
     RUN(same_file_matches_fully);
     RUN(reencoded_resized_copy_matches);

@@ -20,35 +20,52 @@ void vcli_input_free(vcli_input_t *in)
     memset(in, 0, sizeof *in);
 }
 
+/* Inputs that cannot be read twice (stdin, pipes): read whole. */
+static int read_stream(const char *path, uint64_t max_image_bytes,
+                       uint64_t max_video_bytes, vcli_input_t *in)
+{
+    /* Take it whole under the larger limit, then apply the image limit if
+     * it turns out to be an image. */
+    uint64_t lim = max_video_bytes;
+    if (lim && max_image_bytes > lim)
+        lim = max_image_bytes;
+    if (!max_image_bytes)
+        lim = 0;
+    errno = 0;
+    int rc = cli_read_file(path, lim, &in->buf, &in->len);
+    if (rc) {
+        in->errno_ = errno;
+        return rc;
+    }
+    in->is_video = cordon_video_sniff(in->buf, in->len);
+    if (!in->is_video && max_image_bytes && in->len > max_image_bytes) {
+        vcli_input_free(in);
+        return CORDON_ELIMIT_BYTES;
+    }
+    return CORDON_OK;
+}
+
 int vcli_input_read(const char *path, uint64_t max_image_bytes,
                     uint64_t max_video_bytes, vcli_input_t *in)
 {
     memset(in, 0, sizeof *in);
-    if (strcmp(path, "-") == 0) {
-        /* stdin cannot be re-read: take it whole under the larger limit,
-         * then apply the image limit if it turns out to be an image. */
-        uint64_t lim = max_video_bytes;
-        if (lim && max_image_bytes > lim)
-            lim = max_image_bytes;
-        if (!max_image_bytes)
-            lim = 0;
-        errno = 0;
-        int rc = cli_read_file(path, lim, &in->buf, &in->len);
-        if (rc) {
-            in->errno_ = errno;
-            return rc;
-        }
-        in->is_video = cordon_video_sniff(in->buf, in->len);
-        if (!in->is_video && max_image_bytes && in->len > max_image_bytes) {
-            vcli_input_free(in);
-            return CORDON_ELIMIT_BYTES;
-        }
-        return CORDON_OK;
-    }
+    if (strcmp(path, "-") == 0)
+        return read_stream(path, max_image_bytes, max_video_bytes, in);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         in->errno_ = errno;
         return CORDON_EIO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        in->errno_ = errno;
+        close(fd);
+        return CORDON_EIO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        /* A pipe (e.g. <(curl ...)) would lose the bytes read to sniff. */
+        close(fd);
+        return read_stream(path, max_image_bytes, max_video_bytes, in);
     }
     uint8_t head[VCLI_SNIFF_BYTES];
     size_t got = 0;

@@ -194,8 +194,9 @@ TEST(stdin_gives_the_same_hashes)
 TEST(add_video_and_dedup)
 {
     REQUIRE(cordon(NULL, "bank create VIDEOS --label type:video") == 0);
-    REQUIRE(cordon(&out, tu_path("add --json --bank VIDEOS --label type:video '%s'",
-                                 vid("chair-19-sd-bar.mp4"))) == 0);
+    REQUIRE(
+        cordon(&out, tu_path("add --json --bank VIDEOS --label type:video '%s'",
+                             vid("chair-19-sd-bar.mp4"))) == 0);
     json_error_t e;
     json_t *o = json_loads(out, JSON_DISABLE_EOF_CHECK, &e);
     REQUIRE(o);
@@ -355,8 +356,8 @@ TEST(unrelated_clip_does_not_match)
     REQUIRE(out);
     CHECK(strstr(out, "\t-\tno match\n") != NULL);
     drop();
-    CHECK_EQ(cordon(&out, tu_path("match '%s'", vid("pattern-sd-grey-bar.mp4"))),
-             1);
+    CHECK_EQ(
+        cordon(&out, tu_path("match '%s'", vid("pattern-sd-grey-bar.mp4"))), 1);
     drop();
 }
 

@@ -153,11 +153,11 @@ typedef struct {
     /* Videos: the vPDQ entries (owned, freed after the flush). */
     int is_video;
     hdb_vpdq_frame_t *frames;
-    size_t nframes;       /* entries */
-    size_t hashed;        /* frames hashed, before folding */
-    size_t good_frames;   /* of those, quality >= LOW_QUALITY */
-    unsigned vwarnings;   /* CORDON_VIDEO_WARN_* */
-    char *source_name; /* sanitised copy of path for provenance */
+    size_t nframes;     /* entries */
+    size_t hashed;      /* frames hashed, before folding */
+    size_t good_frames; /* of those, quality >= LOW_QUALITY */
+    unsigned vwarnings; /* CORDON_VIDEO_WARN_* */
+    char *source_name;  /* sanitised copy of path for provenance */
     hdb_add_result_t res;
 } slot_t;
 
@@ -734,9 +734,9 @@ int cmd_add(int argc, char **argv)
         } else {
             if (s->is_video) {
                 progress_clear(&a);
-                vcli_warn(s->path, &(cordon_video_hashes_t){
-                                       .count = s->hashed,
-                                       .warnings = s->vwarnings});
+                vcli_warn(s->path,
+                          &(cordon_video_hashes_t){.count = s->hashed,
+                                                   .warnings = s->vwarnings});
                 if (!s->good_frames) {
                     cli_error(s->path,
                               "warning: no video frame reaches quality %d: "

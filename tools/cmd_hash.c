@@ -149,8 +149,8 @@ static int hash_one(const char *path, void *vctx)
 {
     hash_ctx_t *ctx = vctx;
     vcli_input_t in;
-    int rc = vcli_input_read(path, ctx->dopts.max_bytes, ctx->vopts.max_bytes,
-                             &in);
+    int rc =
+        vcli_input_read(path, ctx->dopts.max_bytes, ctx->vopts.max_bytes, &in);
     if (rc != CORDON_OK) {
         cli_error(path, "%s",
                   rc == CORDON_EIO && in.errno_ ? strerror(in.errno_)
@@ -204,7 +204,14 @@ int cli_parse_u64(const char *s, uint64_t *out)
 
 int cmd_hash(int argc, char **argv)
 {
-    enum { OPT_FAST = 256, OPT_DIH, OPT_JSON, OPT_MAXPIX, OPT_MAXBYTES, OPT_SPH };
+    enum {
+        OPT_FAST = 256,
+        OPT_DIH,
+        OPT_JSON,
+        OPT_MAXPIX,
+        OPT_MAXBYTES,
+        OPT_SPH
+    };
     static const struct option opts[] = {
         {"fast", no_argument, NULL, OPT_FAST},
         {"dihedral", no_argument, NULL, OPT_DIH},

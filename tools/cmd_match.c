@@ -80,8 +80,7 @@ static void usage(FILE *f)
             "  file  bank  item  signal  distance  variant  labels\n"
             "or 'file  -  no match'.\n"
             "\n"
-            "options:\n"
-            CLI_DB_HELP
+            "options:\n" CLI_DB_HELP
             "  --threshold N      PDQ match distance, 0..256 (default 31)\n"
             "  --dihedral         also match rotated and flipped copies\n"
             "  --fast             hash JPEGs from a reduced-scale decode\n"
@@ -210,9 +209,9 @@ static void report(match_ctx_t *c, const char *path, json_t *root,
                           "distance", f[i].distance, "variant", variant);
             json_object_set_new(m, "labels", labels_json(it));
             if (f[i].vpdq) {
-                json_object_set_new(m, "verdict",
-                                    json_string(f[i].is_match ? "match"
-                                                              : "partial"));
+                json_object_set_new(
+                    m, "verdict",
+                    json_string(f[i].is_match ? "match" : "partial"));
                 json_object_set_new(m, "query_pct",
                                     json_real(f[i].cmp.query_percent));
                 json_object_set_new(m, "target_pct",
@@ -385,9 +384,9 @@ static int match_video(match_ctx_t *c, const char *path, const vcli_input_t *in)
     fl.n = keep;
     json_t *root = NULL;
     if (c->json)
-        root = json_pack("{s:s, s:s, s:f, s:I}", "file", path, "type", "video",
-                         "duration", vh.duration, "frames",
-                         (json_int_t)vh.count);
+        root =
+            json_pack("{s:s, s:s, s:f, s:I}", "file", path, "type", "video",
+                      "duration", vh.duration, "frames", (json_int_t)vh.count);
     report(c, path, root, fl.v, fl.n);
     for (size_t k = 0; k < fl.n; k++)
         if (fl.v[k].is_match) {
@@ -472,8 +471,8 @@ static int match_one(const char *path, void *vctx)
     if (c->json) {
         char pdq[65];
         cordon_hash_to_hex(&h.pdq, pdq);
-        root = json_pack("{s:s, s:s, s:i}", "file", path, "pdq", pdq,
-                         "quality", h.quality);
+        root = json_pack("{s:s, s:s, s:i}", "file", path, "pdq", pdq, "quality",
+                         h.quality);
     }
     report(c, path, root, fl.v, fl.n);
     if (fl.n)
@@ -484,8 +483,17 @@ static int match_one(const char *path, void *vctx)
 
 int cmd_match(int argc, char **argv)
 {
-    enum { O_DB = 256, O_THR, O_DIH, O_FAST, O_MINQ, O_DIS, O_JSON, O_SPH,
-           O_VTHR };
+    enum {
+        O_DB = 256,
+        O_THR,
+        O_DIH,
+        O_FAST,
+        O_MINQ,
+        O_DIS,
+        O_JSON,
+        O_SPH,
+        O_VTHR
+    };
     static const struct option opts[] = {
         {"db", required_argument, NULL, O_DB},
         {"threshold", required_argument, NULL, O_THR},

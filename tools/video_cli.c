@@ -164,10 +164,9 @@ int vcli_frames_to_hdb(const cordon_video_hashes_t *h, hdb_vpdq_frame_t **out,
     *n = 0;
     if (!h->count)
         return CORDON_EEMPTY;
-    int rc = cordon_vpdq_rle_compress(h->frames, h->count,
-                                      h->frame_interval > 0 ? h->frame_interval
-                                                            : 1,
-                                      &runs, &nruns);
+    int rc = cordon_vpdq_rle_compress(
+        h->frames, h->count, h->frame_interval > 0 ? h->frame_interval : 1,
+        &runs, &nruns);
     if (rc)
         return rc;
     if (nruns > HDB_MAX_VPDQ_FRAMES) {
@@ -206,8 +205,8 @@ int vcli_frames_from_hdb(const hdb_signal_t *sig, cordon_vpdq_frame_t **out,
         f[i].hash = sig->frames[i].hash;
         /* Unknown quality (a partner's signal without one) is trusted, as
          * add-hash does for PDQ. */
-        f[i].quality = sig->frames[i].quality < 0 ? 100
-                                                  : sig->frames[i].quality;
+        f[i].quality =
+            sig->frames[i].quality < 0 ? 100 : sig->frames[i].quality;
         f[i].frame_number = (int32_t)i;
         f[i].timestamp = sig->frames[i].timestamp;
     }

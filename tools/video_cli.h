@@ -26,10 +26,10 @@
 
 /* One input: read enough to route it. */
 typedef struct {
-    int is_video;       /* route to the video hasher */
-    uint8_t *buf;       /* whole file for images and stdin; else NULL */
+    int is_video; /* route to the video hasher */
+    uint8_t *buf; /* whole file for images and stdin; else NULL */
     size_t len;
-    int errno_;         /* for CORDON_EIO */
+    int errno_; /* for CORDON_EIO */
 } vcli_input_t;
 
 /**

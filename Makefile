@@ -16,8 +16,8 @@ SANFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recove
 endif
 
 VERSION := 0.1.0
-PKGS := libturbojpeg libpng libavformat libavcodec libavutil libswscale lmdb libcrypto jansson libmicrohttpd
-TEST_PKGS := libcurl zlib
+PKGS := libturbojpeg libpng libavformat libavcodec libavutil libswscale lmdb libcrypto jansson libmicrohttpd libcurl
+TEST_PKGS := zlib
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)

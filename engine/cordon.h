@@ -8,6 +8,8 @@
  *   cordon_digest.h  MD5 / SHA-256
  *   cordon_image.h   bytes -> all image hashes in one call
  *   cordon_cpu.h     SIMD dispatch
+ *   cordon_index.h   exact Hamming radius search (multi-index hashing)
+ *   cordon_video.h   vPDQ video hashing and matching
  */
 #ifndef CORDON_H
 #define CORDON_H
@@ -17,7 +19,9 @@
 #include "cordon_digest.h"
 #include "cordon_error.h"
 #include "cordon_image.h"
+#include "cordon_index.h"
 #include "cordon_pdq.h"
+#include "cordon_video.h"
 
 /** The library version, e.g. "0.1.0". */
 CORDON_API const char *cordon_version(void);

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cordon_error.h"
 #include "cordon_pdq.h"
 
 #ifdef __cplusplus
@@ -66,7 +67,7 @@ typedef struct {
 } cordon_index_opts_t;
 
 /** Fills opts with the defaults (all automatic). */
-void cordon_index_opts_default(cordon_index_opts_t *opts);
+CORDON_API void cordon_index_opts_default(cordon_index_opts_t *opts);
 
 /**
  * Creates an empty index.
@@ -76,10 +77,10 @@ void cordon_index_opts_default(cordon_index_opts_t *opts);
  * @return CORDON_OK, CORDON_EINVAL (NULL out, option out of range) or
  *         CORDON_ENOMEM.
  */
-int cordon_index_create(const cordon_index_opts_t *opts, cordon_index_t **out);
+CORDON_API int cordon_index_create(const cordon_index_opts_t *opts, cordon_index_t **out);
 
 /** Releases an index and everything it owns. NULL is a no-op. */
-void cordon_index_free(cordon_index_t *idx);
+CORDON_API void cordon_index_free(cordon_index_t *idx);
 
 /**
  * Adds one entry. It is searchable by the next query.
@@ -90,7 +91,7 @@ void cordon_index_free(cordon_index_t *idx);
  *         CORDON_INDEX_MAX_ENTRIES; CORDON_EINVAL; CORDON_ENOMEM (the index
  *         is unchanged).
  */
-int cordon_index_add(cordon_index_t *idx, const cordon_hash256_t *hash,
+CORDON_API int cordon_index_add(cordon_index_t *idx, const cordon_hash256_t *hash,
                      uint64_t id, uint8_t flags);
 
 /**
@@ -105,7 +106,7 @@ int cordon_index_add(cordon_index_t *idx, const cordon_hash256_t *hash,
  * @return CORDON_OK, CORDON_EINVAL, CORDON_ETOOLARGE or CORDON_ENOMEM (the
  *         index is then unchanged).
  */
-int cordon_index_add_bulk(cordon_index_t *idx, const cordon_hash256_t *hashes,
+CORDON_API int cordon_index_add_bulk(cordon_index_t *idx, const cordon_hash256_t *hashes,
                           const uint64_t *ids, const uint8_t *flags, size_t n,
                           size_t *added);
 
@@ -115,14 +116,14 @@ int cordon_index_add_bulk(cordon_index_t *idx, const cordon_hash256_t *hashes,
  *         CORDON_EINVAL or CORDON_ENOMEM (only when the removal triggers a
  *         rebuild that fails; the entry is removed regardless).
  */
-int cordon_index_remove(cordon_index_t *idx, const cordon_hash256_t *hash,
+CORDON_API int cordon_index_remove(cordon_index_t *idx, const cordon_hash256_t *hash,
                         uint64_t id);
 
 /**
  * Replaces the flags of the entry (hash, id).
  * @return CORDON_OK, CORDON_ENOTFOUND, CORDON_EINVAL or CORDON_ENOMEM.
  */
-int cordon_index_set_flags(cordon_index_t *idx, const cordon_hash256_t *hash,
+CORDON_API int cordon_index_set_flags(cordon_index_t *idx, const cordon_hash256_t *hash,
                            uint64_t id, uint8_t flags);
 
 /**
@@ -130,13 +131,13 @@ int cordon_index_set_flags(cordon_index_t *idx, const cordon_hash256_t *hash,
  * queries run at full speed and no later add pays for a rebuild.
  * @return CORDON_OK or CORDON_ENOMEM (the index is unchanged).
  */
-int cordon_index_compact(cordon_index_t *idx);
+CORDON_API int cordon_index_compact(cordon_index_t *idx);
 
 /** Number of live entries. */
-size_t cordon_index_size(const cordon_index_t *idx);
+CORDON_API size_t cordon_index_size(const cordon_index_t *idx);
 
 /** Bytes of heap memory the index holds, excluding result buffers. */
-size_t cordon_index_memory(const cordon_index_t *idx);
+CORDON_API size_t cordon_index_memory(const cordon_index_t *idx);
 
 typedef struct {
     size_t entries;    /* live entries */
@@ -152,7 +153,7 @@ typedef struct {
 } cordon_index_stats_t;
 
 /** Describes the index's current layout, for status pages and tuning. */
-void cordon_index_stats(const cordon_index_t *idx, cordon_index_stats_t *out);
+CORDON_API void cordon_index_stats(const cordon_index_t *idx, cordon_index_stats_t *out);
 
 /* One match. */
 typedef struct {
@@ -180,10 +181,10 @@ typedef struct {
 } cordon_index_results_t;
 
 /** Zeroes a results struct. */
-void cordon_index_results_init(cordon_index_results_t *res);
+CORDON_API void cordon_index_results_init(cordon_index_results_t *res);
 
 /** Frees a results struct's memory and zeroes it. NULL is a no-op. */
-void cordon_index_results_free(cordon_index_results_t *res);
+CORDON_API void cordon_index_results_free(cordon_index_results_t *res);
 
 /* Return nonzero to keep the hit, zero to drop it. Called once per stored
  * entry that lies within the threshold, from the querying thread. */
@@ -221,7 +222,7 @@ typedef struct {
  * @return CORDON_OK, CORDON_EINVAL or CORDON_ENOMEM (res then holds no
  *         hits). The index is never modified.
  */
-int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
+CORDON_API int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
                        int nq, int threshold,
                        const cordon_index_query_opts_t *qopts,
                        cordon_index_results_t *res);

@@ -16,11 +16,13 @@ typedef struct {
 
 /*
  * Opens a demuxer over bytes in memory. `src` must outlive the returned
- * context. On success *fmt_out is open; close it with
+ * context. `demuxer` names the FFmpeg demuxer to use (no probing), or NULL
+ * to let FFmpeg probe. On success *fmt_out is open; close it with
  * cordon__avformat_close_mem(). Returns CORDON_OK, CORDON_ENOMEM or
  * CORDON_EFORMAT (FFmpeg recognised nothing).
  */
-int cordon__avformat_open_mem(cordon__memsrc_t *src, AVFormatContext **fmt_out);
+int cordon__avformat_open_mem(cordon__memsrc_t *src, const char *demuxer,
+                              AVFormatContext **fmt_out);
 
 /* Closes a context from cordon__avformat_open_mem(), with its AVIO. */
 void cordon__avformat_close_mem(AVFormatContext **fmt);

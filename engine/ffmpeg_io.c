@@ -43,7 +43,8 @@ static int64_t mem_seek(void *opaque, int64_t off, int whence)
     return (int64_t)s->pos;
 }
 
-int cordon__avformat_open_mem(cordon__memsrc_t *src, AVFormatContext **fmt_out)
+int cordon__avformat_open_mem(cordon__memsrc_t *src, const char *demuxer,
+                              AVFormatContext **fmt_out)
 {
     AVFormatContext *fmt = NULL;
     AVIOContext *io = NULL;
@@ -61,9 +62,18 @@ int cordon__avformat_open_mem(cordon__memsrc_t *src, AVFormatContext **fmt_out)
         avio_context_free(&io);
         return CORDON_ENOMEM;
     }
+    const AVInputFormat *ifmt = NULL;
+    if (demuxer && !(ifmt = av_find_input_format(demuxer))) {
+        avformat_free_context(fmt);
+        av_freep(&io->buffer);
+        avio_context_free(&io);
+        return CORDON_EFORMAT;
+    }
     fmt->pb = io;
     fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
-    int err = avformat_open_input(&fmt, NULL, NULL, NULL);
+    /* Stills never open other files or URLs: no protocols at all. */
+    fmt->protocol_whitelist = av_strdup("");
+    int err = avformat_open_input(&fmt, NULL, ifmt, NULL);
     if (err < 0) {
         /* avformat_open_input frees fmt on failure, but not custom IO. */
         av_freep(&io->buffer);

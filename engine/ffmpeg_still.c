@@ -77,7 +77,14 @@ int cordon__decode_ffmpeg_still(cordon_decoder_t *d, const uint8_t *buf,
     uint8_t *px;
     int rc;
 
-    if ((rc = cordon__avformat_open_mem(&src, &fmt)) != CORDON_OK)
+    /* The demuxer follows from the sniffed format: never a probe, so bytes
+     * that claim to be a GIF cannot reach a playlist or nested-file
+     * demuxer. */
+    const char *demuxer = fmtid == CORDON_FMT_GIF    ? "gif"
+                          : fmtid == CORDON_FMT_WEBP ? "webp_pipe"
+                          : fmtid == CORDON_FMT_BMP  ? "bmp_pipe"
+                                                     : "tiff_pipe";
+    if ((rc = cordon__avformat_open_mem(&src, demuxer, &fmt)) != CORDON_OK)
         return rc;
     int stream = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
     if (stream < 0) {

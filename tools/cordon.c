@@ -19,6 +19,9 @@ int cmd_stats(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_match(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 static const cli_command_t commands[] = {
     {"hash", cmd_hash, "hash images: PDQ, quality, MD5, SHA-256"},
@@ -34,6 +37,9 @@ static const cli_command_t commands[] = {
     {"stats", cmd_stats, "database counts and size"},
     {"import", cmd_import, "import a hash list (te-csv, local)"},
     {"export", cmd_export, "export hashes (te-csv, local)"},
+    {"key", cmd_key, "create, list or revoke API keys of the server"},
+    {"sync", cmd_sync, "pull a peer Cordon's changes into the database"},
+    {"serve", cmd_serve, "HTTP service: upload-time checks, HMA API, feed"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -4,7 +4,10 @@
 #  2. makes transformed copies of them with the ffmpeg command-line tool
 #     (re-encoded, resized, cropped, rotated, flipped, captioned);
 #  3. adds a few unrelated images;
-#  4. runs `cordon match` on all of them and prints what matched and how.
+#  4. runs `cordon match` on all of them and prints what matched and how;
+#  5. does the same for a known video (vPDQ): a re-encoded and resized
+#     copy, a clip cut from the middle, a screenshot of one frame and an
+#     unrelated video.
 set -euo pipefail
 cordon=$(readlink -f "${1:-build/cordon}")
 cd "$(dirname "$0")/.."
@@ -73,3 +76,53 @@ if [ -s "$work/match.err" ]; then
     sed 's/^/  /' "$work/match.err"
 fi
 [ "$status" -le 1 ]
+echo
+
+# 5. Video: a known video, and what comes back of it.
+vid=$PWD/tests/vectors/vpdq/videos
+mkdir -p "$work/known-video" "$work/video-uploads"
+kv=$work/known-video/outlet-video-19s.mp4 vu=$work/video-uploads
+cp "$vid/chair-19-sd-bar.mp4" "$kv"
+"$cordon" bank create DEMO_OUTLET_VIDEO --label entity:demo-outlet \
+    --label type:video >/dev/null
+"$cordon" add --bank DEMO_OUTLET_VIDEO --label type:video \
+    --note "demo: known propaganda video" --source platform "$kv"
+echo
+ff -i "$kv" -vf scale=iw/2:-2 -c:v libx264 -preset veryfast -crf 30 -an \
+    "$vu/reencoded-half-size.mp4"
+ff -ss 6 -i "$kv" -t 7.5 -c:v libx264 -preset veryfast -an "$vu/clip-from-middle.mp4"
+ff -ss 12 -i "$kv" -frames:v 1 -q:v 3 "$vu/screenshot-at-12s.jpg"
+cp "$vid/doorknob-hd-no-bar.mp4" "$vu/unrelated-video.mp4"
+
+echo "== cordon match $vu/*"
+printf '%-24s %-8s %-18s %5s %-6s %6s %7s %s\n' UPLOAD VERDICT BANK ITEM SIGNAL QUERY% TARGET% DETAIL
+set +e
+"$cordon" match "$vu"/* >"$work/vmatch.txt" 2>"$work/vmatch.err"
+vstatus=$?
+set -e
+awk -F'\t' '{
+    n = split($1, p, "/"); f = p[n];
+    if ($2 == "-") { printf "%-24s %-8s\n", f, "clean"; next }
+    q = "-"; t = "-"; d = "distance " $5; v = "MATCH";
+    for (i = 8; i <= NF; i++) {
+        split($i, kv, "=");
+        if (kv[1] == "query%") q = kv[2];
+        else if (kv[1] == "target%") t = kv[2];
+        else if (kv[1] == "frames") d = d ", " kv[2] " frames";
+        else if (kv[1] == "timestamp") d = d ", at " kv[2] " s";
+        else if (kv[1] == "verdict") v = toupper(kv[2]);
+    }
+    printf "%-24s %-8s %-18s %5s %-6s %6s %7s %s\n", f, v, $2, $3, $4, q, t, d;
+}' "$work/vmatch.txt"
+echo
+echo "vPDQ hashes one frame per second and compares frame lists: query% is"
+echo "the share of the upload's frames found in the known video, target%"
+echo "the share of the known video found in the upload. A clip matches on"
+echo "the query side (80% or more) while covering only part of the target;"
+echo "a screenshot matches the video item by its PDQ against the frames."
+echo "cordon match exit status: $vstatus"
+if [ -s "$work/vmatch.err" ]; then
+    echo "messages:"
+    sed 's/^/  /' "$work/vmatch.err"
+fi
+[ "$vstatus" -le 1 ]

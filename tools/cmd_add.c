@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "cordon.h"
 #include "db_common.h"
+#include "video_cli.h"
 
 #define LOW_QUALITY 50 /* DESIGN 2: matching ignores hashes below this */
 #define DEFAULT_BATCH 100
@@ -149,7 +150,14 @@ typedef struct {
     cordon_hash256_t pdq;
     uint8_t md5[CORDON_MD5_LEN];
     uint8_t sha256[CORDON_SHA256_LEN];
-    char *source_name; /* sanitised copy of path for provenance */
+    /* Videos: the vPDQ entries (owned, freed after the flush). */
+    int is_video;
+    hdb_vpdq_frame_t *frames;
+    size_t nframes;     /* entries */
+    size_t hashed;      /* frames hashed, before folding */
+    size_t good_frames; /* of those, quality >= LOW_QUALITY */
+    unsigned vwarnings; /* CORDON_VIDEO_WARN_* */
+    char *source_name;  /* sanitised copy of path for provenance */
     hdb_add_result_t res;
 } slot_t;
 
@@ -160,34 +168,49 @@ typedef struct {
     size_t nslots;
     slot_t *slots;
     cordon_decode_opts_t dopts;
+    cordon_video_opts_t vopts;
     unsigned running; /* workers not yet finished */
 } pool_t;
 
-/*
- * Hashes one file. Images only for now.
- * VIDEO HOOK: once engine/cordon_video.h is on main, check
- * cordon_video_sniff(buf, len) before the image path and, for a video,
- * store an HDB_SIG_VPDQ signal from cordon_video_hash_file(path, ...)
- * (frames folded into hdb_vpdq_frame_t entries) plus the file's MD5 and
- * SHA-256 (cordon_digest); slot_t then needs a frames array, and
- * queue_slot() a fourth signal kind. Until then a video file fails with
- * the image decoder's "unsupported or unrecognised format".
- */
-static void hash_slot(cordon_hasher_t *h, const cordon_decode_opts_t *dopts,
-                      slot_t *s)
+/* A video: its vPDQ frames folded into hdb entries, and its digests. */
+static void hash_video_slot(const cordon_video_opts_t *vopts, slot_t *s,
+                            const vcli_input_t *in)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    errno = 0;
-    s->rc = cli_read_file(s->path, dopts->max_bytes, &buf, &len);
+    cordon_video_hashes_t vh;
+    s->is_video = 1;
+    s->rc = vcli_hash(s->path, in, vopts, &vh);
+    if (s->rc != CORDON_OK)
+        return;
+    s->vwarnings = vh.warnings;
+    s->hashed = vh.count;
+    for (size_t i = 0; i < vh.count; i++)
+        if (vh.frames[i].quality >= LOW_QUALITY)
+            s->good_frames++;
+    s->rc = vcli_frames_to_hdb(&vh, &s->frames, &s->nframes);
+    cordon_video_hashes_free(&vh);
+    if (s->rc == CORDON_OK)
+        s->rc = vcli_digest(s->path, in, s->md5, s->sha256);
+}
+
+/* Hashes one file: images to PDQ, videos to vPDQ (routed by content). */
+static void hash_slot(cordon_hasher_t *h, const cordon_decode_opts_t *dopts,
+                      const cordon_video_opts_t *vopts, slot_t *s)
+{
+    vcli_input_t in;
+    s->rc = vcli_input_read(s->path, dopts->max_bytes, vopts->max_bytes, &in);
     if (s->rc != CORDON_OK) {
-        s->errno_ = errno;
+        s->errno_ = in.errno_;
+        return;
+    }
+    if (in.is_video) {
+        hash_video_slot(vopts, s, &in);
+        vcli_input_free(&in);
         return;
     }
     cordon_image_hashes_t ih;
     /* Canonical decode always: a database must hold canonical hashes. */
-    s->rc = cordon_hasher_image(h, buf, len, dopts, &ih);
-    free(buf);
+    s->rc = cordon_hasher_image(h, in.buf, in.len, dopts, &ih);
+    vcli_input_free(&in);
     if (s->rc != CORDON_OK)
         return;
     s->pdq = ih.pdq;
@@ -210,7 +233,7 @@ static void *worker(void *vp)
         slot_t *s = &p->slots[p->next++];
         pthread_mutex_unlock(&p->mu);
         if (hrc == CORDON_OK)
-            hash_slot(h, &p->dopts, s);
+            hash_slot(h, &p->dopts, &p->vopts, s);
         else
             s->rc = hrc;
         pthread_mutex_lock(&p->mu);
@@ -326,9 +349,15 @@ static int queue_slot(add_t *a, slot_t *s)
 {
     hdb_signal_t sig[3];
     memset(sig, 0, sizeof sig);
-    sig[0].type = HDB_SIG_PDQ;
-    sig[0].pdq = s->pdq;
-    sig[0].quality = s->quality;
+    if (s->is_video) {
+        sig[0].type = HDB_SIG_VPDQ;
+        sig[0].frames = s->frames;
+        sig[0].nframes = s->nframes;
+    } else {
+        sig[0].type = HDB_SIG_PDQ;
+        sig[0].pdq = s->pdq;
+        sig[0].quality = s->quality;
+    }
     sig[1].type = HDB_SIG_MD5;
     memcpy(sig[1].digest, s->md5, sizeof s->md5);
     sig[2].type = HDB_SIG_SHA256;
@@ -377,8 +406,16 @@ static void print_slot(add_t *a, const slot_t *s)
                 o, "status",
                 json_string(s->res.duplicate ? "duplicate" : "added"));
             json_object_set_new(o, "id", json_integer((json_int_t)s->res.id));
-            json_object_set_new(o, "pdq", json_string(pdq));
-            json_object_set_new(o, "quality", json_integer(s->quality));
+            if (s->is_video) {
+                json_object_set_new(o, "type", json_string("video"));
+                json_object_set_new(o, "frames",
+                                    json_integer((json_int_t)s->hashed));
+                json_object_set_new(o, "vpdq_entries",
+                                    json_integer((json_int_t)s->nframes));
+            } else {
+                json_object_set_new(o, "pdq", json_string(pdq));
+                json_object_set_new(o, "quality", json_integer(s->quality));
+            }
             json_object_set_new(o, "md5", json_string(md5));
             json_object_set_new(o, "sha256", json_string(sha));
         }
@@ -426,6 +463,8 @@ static int flush(add_t *a, slot_t *slots)
         print_slot(a, s);
         free(s->source_name);
         s->source_name = NULL;
+        free(s->frames);
+        s->frames = NULL;
     }
     free(res);
     a->npending = a->nqueued = 0;
@@ -468,6 +507,8 @@ static void add_usage(FILE *f)
         "usage: cordon add --bank NAME [options] FILE|DIR|- ...\n"
         "\n"
         "Hashes image files (canonical PDQ + quality, MD5, SHA-256) and\n"
+        "videos (vPDQ, one frame hash per --seconds-per-hash, runs of\n"
+        "identical frames stored once with their count; MD5, SHA-256) and\n"
         "stores one item per file in the bank, with provenance. A file\n"
         "whose MD5 or SHA-256 is already in the bank is not stored again.\n"
         "One line per file, in input order:\n"
@@ -476,8 +517,10 @@ static void add_usage(FILE *f)
         "then a summary: added N, duplicates N, failed N.\n"
         "A file that cannot be read or decoded is reported on stderr and\n"
         "skipped. A hash of quality below %d is stored with a warning:\n"
-        "matching ignores such hashes by default. Videos are not supported\n"
-        "yet. Items are committed in batches: an interrupted add (Ctrl-C)\n"
+        "matching ignores such hashes by default (for a video: when no\n"
+        "frame reaches it). A truncated or corrupt video is stored from\n"
+        "the frames that decoded, with a warning. Items are committed in\n"
+        "batches: an interrupted add (Ctrl-C)\n"
         "commits the files already hashed and leaves no partial item.\n"
         "\n"
         "options:\n" COMMON_HELP
@@ -489,7 +532,10 @@ static void add_usage(FILE *f)
         "  -j, --jobs N      hashing threads (default %d)\n"
         "  --batch N         items per transaction (default %d)\n"
         "  --max-pixels N    refuse larger images (default %llu)\n"
-        "  --max-bytes N     refuse larger files (default %llu)\n"
+        "  --max-bytes N     refuse larger files (default %llu for\n"
+        "                    images, %llu for videos)\n"
+        "  --seconds-per-hash S  videos: one frame hash every S seconds\n"
+        "                    (default 1; 0 = every frame)\n"
         "  --json            JSON Lines: one object per file (status added,\n"
         "                    duplicate or failed), then {\"summary\": ...}\n"
         "  -h, --help        this help\n"
@@ -498,7 +544,8 @@ static void add_usage(FILE *f)
         "any failed or on any other error.\n",
         LOW_QUALITY, DEFAULT_JOBS, DEFAULT_BATCH,
         (unsigned long long)CORDON_DEFAULT_MAX_PIXELS,
-        (unsigned long long)CORDON_DEFAULT_MAX_BYTES);
+        (unsigned long long)CORDON_DEFAULT_MAX_BYTES,
+        (unsigned long long)CORDON_VIDEO_DEFAULT_MAX_BYTES);
 }
 
 int cmd_add(int argc, char **argv)
@@ -507,6 +554,7 @@ int cmd_add(int argc, char **argv)
         OPT_BATCH = CLI_OPT_FIRST_FREE,
         OPT_MAXPIX,
         OPT_MAXBYTES,
+        OPT_SPH,
     };
     static const struct option opts[] = {
         COMMON_OPTIONS,
@@ -515,6 +563,7 @@ int cmd_add(int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"max-pixels", required_argument, NULL, OPT_MAXPIX},
         {"max-bytes", required_argument, NULL, OPT_MAXBYTES},
+        {"seconds-per-hash", required_argument, NULL, OPT_SPH},
         {NULL, 0, NULL, 0}};
     add_t a;
     pool_t pool;
@@ -533,6 +582,7 @@ int cmd_add(int argc, char **argv)
     a.cm.source = HDB_SOURCE_FILE;
     a.cm.added_by = cli_default_added_by();
     cordon_decode_opts_default(&pool.dopts);
+    cordon_video_opts_default(&pool.vopts);
     atomic_store(&g_stop, 0);
 
     optind = 1;
@@ -577,6 +627,13 @@ int cmd_add(int argc, char **argv)
                 cli_error("add", "bad --max-bytes '%s'", optarg);
                 goto fail;
             }
+            pool.vopts.max_bytes = pool.dopts.max_bytes;
+            break;
+        case OPT_SPH:
+            if (vcli_parse_seconds(optarg, &pool.vopts.seconds_per_hash)) {
+                cli_error("add", "bad --seconds-per-hash '%s'", optarg);
+                goto fail;
+            }
             break;
         case 'h':
             add_usage(stdout);
@@ -596,6 +653,11 @@ int cmd_add(int argc, char **argv)
         goto fail;
     }
     pool.dopts.fast = 0;
+    /* The pool already runs files in parallel: one decoder thread each
+     * keeps a many-video add from oversubscribing the CPUs. */
+    if (jobs > 1)
+        pool.vopts.threads = 1;
+    vcli_quiet_ffmpeg();
     a.batch_max = (size_t)batch;
     a.progress = cli_progress_enabled();
 
@@ -670,7 +732,19 @@ int cmd_add(int argc, char **argv)
                           : cordon_strerror(s->rc));
             a.failed++;
         } else {
-            if (s->quality < LOW_QUALITY) {
+            if (s->is_video) {
+                progress_clear(&a);
+                vcli_warn(s->path,
+                          &(cordon_video_hashes_t){.count = s->hashed,
+                                                   .warnings = s->vwarnings});
+                if (!s->good_frames) {
+                    cli_error(s->path,
+                              "warning: no video frame reaches quality %d: "
+                              "stored, but not matched by default",
+                              LOW_QUALITY);
+                    a.low_quality++;
+                }
+            } else if (s->quality < LOW_QUALITY) {
                 progress_clear(&a);
                 cli_error(s->path,
                           "warning: PDQ quality %d is below %d: stored, but "
@@ -752,8 +826,10 @@ fail:
     hdb_batch_abort(a.batch);
     for (size_t i = 0; i < paths.n; i++) {
         free(paths.v[i]);
-        if (slots)
+        if (slots) {
             free(slots[i].source_name);
+            free(slots[i].frames);
+        }
     }
     free(paths.v);
     free(slots);

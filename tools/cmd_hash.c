@@ -9,10 +9,12 @@
 
 #include "cli.h"
 #include "cordon.h"
+#include "video_cli.h"
 
 typedef struct {
     int fast, dihedral, json;
     cordon_decode_opts_t dopts;
+    cordon_video_opts_t vopts;
     cordon_hasher_t *hasher;
     int failed;
 } hash_ctx_t;
@@ -30,6 +32,14 @@ static void usage(FILE *f)
         "sha256, in the order rot90 rot180 rot270 flipx flipy flipplus1\n"
         "flipminus1.\n"
         "\n"
+        "Videos (any format FFmpeg reads that is not a still image) get\n"
+        "vPDQ: one line per hashed frame, in the reference's hash-file\n"
+        "format\n"
+        "  frame_number,quality,pdq,timestamp_seconds\n"
+        "and with --json one object per file with its duration, fps,\n"
+        "size, md5, sha256 and frames. A truncated or corrupt video gives\n"
+        "the frames that decoded and a warning on stderr.\n"
+        "\n"
         "options:\n"
         "  --fast            decode JPEGs at reduced scale (a few bits of\n"
         "                    drift from canonical; not for databases)\n"
@@ -37,12 +47,72 @@ static void usage(FILE *f)
         "  --json            JSON Lines output\n"
         "  -r, --recursive   descend into subdirectories\n"
         "  --max-pixels N    refuse larger images (default %llu)\n"
-        "  --max-bytes N     refuse larger files (default %llu)\n"
+        "  --max-bytes N     refuse larger files (default %llu for\n"
+        "                    images, %llu for videos)\n"
+        "  --seconds-per-hash S  videos: hash one frame every S seconds\n"
+        "                    (default 1; 0 = every frame)\n"
         "  -h, --help        this help\n"
         "\n"
         "Exit status: 0 when every file was hashed, 2 when any failed.\n",
         (unsigned long long)CORDON_DEFAULT_MAX_PIXELS,
-        (unsigned long long)CORDON_DEFAULT_MAX_BYTES);
+        (unsigned long long)CORDON_DEFAULT_MAX_BYTES,
+        (unsigned long long)CORDON_VIDEO_DEFAULT_MAX_BYTES);
+}
+
+static int hash_video(hash_ctx_t *ctx, const char *path, const vcli_input_t *in)
+{
+    cordon_video_hashes_t vh;
+    uint8_t md5[CORDON_MD5_LEN], sha[CORDON_SHA256_LEN];
+    int rc = vcli_hash(path, in, &ctx->vopts, &vh);
+    if (rc != CORDON_OK) {
+        cli_error(path, "%s", cordon_strerror(rc));
+        ctx->failed++;
+        return rc;
+    }
+    vcli_warn(path, &vh);
+    if (ctx->json && (rc = vcli_digest(path, in, md5, sha)) != CORDON_OK) {
+        cli_error(path, "digest: %s", cordon_strerror(rc));
+        cordon_video_hashes_free(&vh);
+        ctx->failed++;
+        return rc;
+    }
+    if (ctx->json) {
+        char md5h[33], shah[65];
+        cordon_hex_encode(md5, sizeof md5, md5h);
+        cordon_hex_encode(sha, sizeof sha, shah);
+        json_t *o = json_pack("{s:s, s:s, s:f, s:f, s:i, s:i, s:s, s:s}",
+                              "file", path, "type", "video", "duration",
+                              vh.duration, "fps", vh.fps, "width", vh.width,
+                              "height", vh.height, "md5", md5h, "sha256", shah);
+        json_t *fr = json_array();
+        for (size_t i = 0; o && fr && i < vh.count; i++) {
+            char hex[65];
+            cordon_hash_to_hex(&vh.frames[i].hash, hex);
+            json_array_append_new(
+                fr, json_pack("{s:i, s:i, s:s, s:f}", "frame",
+                              (int)vh.frames[i].frame_number, "quality",
+                              (int)vh.frames[i].quality, "pdq", hex,
+                              "timestamp", vh.frames[i].timestamp));
+        }
+        if (o && fr) {
+            json_object_set_new(o, "frames", fr);
+            char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
+                                        JSON_REAL_PRECISION(10));
+            if (s)
+                puts(s);
+            free(s);
+        } else {
+            json_decref(fr);
+        }
+        json_decref(o);
+    } else {
+        char line[CORDON_VPDQ_LINE_MAX];
+        for (size_t i = 0; i < vh.count; i++)
+            if (cordon_vpdq_format_line(&vh.frames[i], line, sizeof line) > 0)
+                puts(line);
+    }
+    cordon_video_hashes_free(&vh);
+    return CORDON_OK;
 }
 
 static void print_json(const char *path, const cordon_image_hashes_t *h,
@@ -78,18 +148,24 @@ static void print_json(const char *path, const cordon_image_hashes_t *h,
 static int hash_one(const char *path, void *vctx)
 {
     hash_ctx_t *ctx = vctx;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rc = cli_read_file(path, ctx->dopts.max_bytes, &buf, &len);
+    vcli_input_t in;
+    int rc =
+        vcli_input_read(path, ctx->dopts.max_bytes, ctx->vopts.max_bytes, &in);
     if (rc != CORDON_OK) {
         cli_error(path, "%s",
-                  rc == CORDON_EIO ? strerror(errno) : cordon_strerror(rc));
+                  rc == CORDON_EIO && in.errno_ ? strerror(in.errno_)
+                                                : cordon_strerror(rc));
         ctx->failed++;
         return rc;
     }
+    if (in.is_video) {
+        rc = hash_video(ctx, path, &in);
+        vcli_input_free(&in);
+        return rc;
+    }
     cordon_image_hashes_t h;
-    rc = cordon_hasher_image(ctx->hasher, buf, len, &ctx->dopts, &h);
-    free(buf);
+    rc = cordon_hasher_image(ctx->hasher, in.buf, in.len, &ctx->dopts, &h);
+    vcli_input_free(&in);
     if (rc != CORDON_OK) {
         cli_error(path, "%s", cordon_strerror(rc));
         ctx->failed++;
@@ -128,7 +204,14 @@ int cli_parse_u64(const char *s, uint64_t *out)
 
 int cmd_hash(int argc, char **argv)
 {
-    enum { OPT_FAST = 256, OPT_DIH, OPT_JSON, OPT_MAXPIX, OPT_MAXBYTES };
+    enum {
+        OPT_FAST = 256,
+        OPT_DIH,
+        OPT_JSON,
+        OPT_MAXPIX,
+        OPT_MAXBYTES,
+        OPT_SPH
+    };
     static const struct option opts[] = {
         {"fast", no_argument, NULL, OPT_FAST},
         {"dihedral", no_argument, NULL, OPT_DIH},
@@ -136,11 +219,13 @@ int cmd_hash(int argc, char **argv)
         {"recursive", no_argument, NULL, 'r'},
         {"max-pixels", required_argument, NULL, OPT_MAXPIX},
         {"max-bytes", required_argument, NULL, OPT_MAXBYTES},
+        {"seconds-per-hash", required_argument, NULL, OPT_SPH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     hash_ctx_t ctx;
     memset(&ctx, 0, sizeof ctx);
     cordon_decode_opts_default(&ctx.dopts);
+    cordon_video_opts_default(&ctx.vopts);
     int recursive = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "rh", opts, NULL)) != -1) {
@@ -168,6 +253,13 @@ int cmd_hash(int argc, char **argv)
                 cli_error("hash", "bad --max-bytes '%s'", optarg);
                 return CLI_ERR;
             }
+            ctx.vopts.max_bytes = ctx.dopts.max_bytes;
+            break;
+        case OPT_SPH:
+            if (vcli_parse_seconds(optarg, &ctx.vopts.seconds_per_hash) != 0) {
+                cli_error("hash", "bad --seconds-per-hash '%s'", optarg);
+                return CLI_ERR;
+            }
             break;
         case 'h':
             usage(stdout);
@@ -182,6 +274,7 @@ int cmd_hash(int argc, char **argv)
         return CLI_ERR;
     }
     ctx.dopts.fast = ctx.fast;
+    vcli_quiet_ffmpeg();
     if (cordon_hasher_create(&ctx.hasher) != CORDON_OK) {
         cli_error("hash", "%s", cordon_strerror(CORDON_ENOMEM));
         return CLI_ERR;

@@ -24,7 +24,7 @@ int cmd_sync(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 static const cli_command_t commands[] = {
-    {"hash", cmd_hash, "hash images: PDQ, quality, MD5, SHA-256"},
+    {"hash", cmd_hash, "hash images and videos: PDQ (vPDQ), quality, MD5, SHA-256"},
     {"bank", cmd_bank, "create, list, enable, disable or remove banks"},
     {"add", cmd_add, "hash media files and store them in a bank"},
     {"add-hash", cmd_add_hash, "store a hash received from a partner"},

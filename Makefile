@@ -136,7 +136,8 @@ demo: deps
 	@$(MAKE) --no-print-directory build-all
 	@scripts/demo.sh $(BUILD)/cordon
 
-bench: deps
+bench:
+	@scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory build-all
 	@benchmarks/run $(BUILD)
 

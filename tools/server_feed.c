@@ -1,5 +1,5 @@
 /* server_feed.c - GET /v1/feed?since=SEQ&limit=N, the change feed of
- * /work/feed-contract.md that `cordon sync` replicates from. The page is
+ * docs/feed.md that `cordon sync` replicates from. The page is
  * built by hdbjson (shared with the sync client). */
 #include "hdbjson.h"
 #include "server.h"

@@ -152,9 +152,7 @@ static int hash_one(const char *path, void *vctx)
     int rc =
         vcli_input_read(path, ctx->dopts.max_bytes, ctx->vopts.max_bytes, &in);
     if (rc != CORDON_OK) {
-        cli_error(path, "%s",
-                  rc == CORDON_EIO && in.errno_ ? strerror(in.errno_)
-                                                : cordon_strerror(rc));
+        cli_error(path, "%s", vcli_input_error(rc, &in));
         ctx->failed++;
         return rc;
     }

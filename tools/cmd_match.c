@@ -408,9 +408,7 @@ static int match_one(const char *path, void *vctx)
     vcli_input_t in;
     int rc = vcli_input_read(path, c->dopts.max_bytes, c->vopts.max_bytes, &in);
     if (rc != CORDON_OK) {
-        cli_error(path, "%s",
-                  rc == CORDON_EIO && in.errno_ ? strerror(in.errno_)
-                                                : cordon_strerror(rc));
+        cli_error(path, "%s", vcli_input_error(rc, &in));
         c->failed++;
         return rc;
     }

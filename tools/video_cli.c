@@ -45,6 +45,12 @@ static int read_stream(const char *path, uint64_t max_image_bytes,
     return CORDON_OK;
 }
 
+const char *vcli_input_error(int rc, const vcli_input_t *in)
+{
+    return rc == CORDON_EIO && in->errno_ ? strerror(in->errno_)
+                                          : cordon_strerror(rc);
+}
+
 int vcli_input_read(const char *path, uint64_t max_image_bytes,
                     uint64_t max_video_bytes, vcli_input_t *in)
 {

@@ -41,6 +41,10 @@ typedef struct {
  */
 int vcli_input_read(const char *path, uint64_t max_image_bytes,
                     uint64_t max_video_bytes, vcli_input_t *in);
+
+/* The message for a failed vcli_input_read(): strerror for I/O errors,
+ * else the Cordon error text. Static storage. */
+const char *vcli_input_error(int rc, const vcli_input_t *in);
 void vcli_input_free(vcli_input_t *in);
 
 /** Hashes a video input: by path, or from in->buf for stdin. */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cordon_digest.h"
 #include "hdb_internal.h"
 
 static const struct {
@@ -74,30 +75,6 @@ int hdb_source_from_name(const char *name, hdb_source_t *out)
 
 /* ---------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int hex_bytes(const char *s, size_t len, uint8_t *out, size_t n)
-{
-    if (len != 2 * n)
-        return CORDON_EHEX;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return CORDON_EHEX;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return CORDON_OK;
-}
-
 static int is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -138,7 +115,7 @@ static int parse_pdq(const char *s, size_t len, cordon_hash256_t *h, int *q)
     uint8_t b[32];
     const char *hs = s;
     trim(&hs, &hl);
-    int rc = hex_bytes(hs, hl, b, 32);
+    int rc = cordon_hex_decode(hs, hl, b, 32);
     if (rc)
         return rc;
     hdb__hash_from_bytes(b, h);
@@ -163,7 +140,7 @@ static int parse_frame(const char *s, size_t len, hdb_vpdq_frame_t *f)
     const char *hs = s;
     size_t hl = (size_t)(c1 - s);
     trim(&hs, &hl);
-    int rc = hex_bytes(hs, hl, b, 32);
+    int rc = cordon_hex_decode(hs, hl, b, 32);
     if (rc)
         return rc;
     hdb__hash_from_bytes(b, &f->hash);
@@ -253,9 +230,9 @@ int hdb_signal_parse(hdb_sigtype_t t, const char *s, size_t len,
     case HDB_SIG_PDQ:
         return parse_pdq(s, len, &out->pdq, &out->quality);
     case HDB_SIG_MD5:
-        return hex_bytes(s, len, out->digest, 16);
+        return cordon_hex_decode(s, len, out->digest, 16);
     case HDB_SIG_SHA256:
-        return hex_bytes(s, len, out->digest, 32);
+        return cordon_hex_decode(s, len, out->digest, 32);
     case HDB_SIG_VPDQ:
         if (!frames && cap)
             return CORDON_EINVAL;
@@ -283,12 +260,8 @@ static void out_put(out_t *o, const char *s, size_t n)
 
 static void out_hex(out_t *o, const uint8_t *b, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
-    char tmp[64];
-    for (size_t i = 0; i < n; i++) {
-        tmp[2 * i] = digits[b[i] >> 4];
-        tmp[2 * i + 1] = digits[b[i] & 15];
-    }
+    char tmp[2 * 32 + 1];
+    cordon_hex_encode(b, n, tmp);
     out_put(o, tmp, 2 * n);
 }
 

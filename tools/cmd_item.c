@@ -258,33 +258,49 @@ static void show_usage(FILE *f)
            "Exit status: 0 on success, 2 when any item is missing.\n");
 }
 
-int cmd_show(int argc, char **argv)
+/*
+ * Options of the commands that take only --db, --json and --help. Returns
+ * -1 to go on (optind then indexes the operands), else the exit status to
+ * return (help printed, or a usage error).
+ */
+static int parse_db_json(int argc, char **argv, void (*usage)(FILE *),
+                         const char **db_opt, int *json)
 {
     static const struct option opts[] = {
         CLI_DB_OPTION,
         {"json", no_argument, NULL, CLI_OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *db_opt = NULL;
-    int json = 0, c;
-
+    int c;
+    *db_opt = NULL;
+    *json = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case CLI_OPT_DB:
-            db_opt = optarg;
+            *db_opt = optarg;
             break;
         case CLI_OPT_JSON:
-            json = 1;
+            *json = 1;
             break;
         case 'h':
-            show_usage(stdout);
+            usage(stdout);
             return CLI_OK;
         default:
-            show_usage(stderr);
+            usage(stderr);
             return CLI_ERR;
         }
     }
+    return -1;
+}
+
+int cmd_show(int argc, char **argv)
+{
+    const char *db_opt;
+    int json;
+    int done = parse_db_json(argc, argv, show_usage, &db_opt, &json);
+    if (done >= 0)
+        return done;
     if (optind >= argc) {
         show_usage(stderr);
         return CLI_ERR;
@@ -511,31 +527,11 @@ static void stats_usage(FILE *f)
 
 int cmd_stats(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CLI_DB_OPTION,
-        {"json", no_argument, NULL, CLI_OPT_JSON},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    const char *db_opt = NULL;
-    int json = 0, c;
-
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case CLI_OPT_DB:
-            db_opt = optarg;
-            break;
-        case CLI_OPT_JSON:
-            json = 1;
-            break;
-        case 'h':
-            stats_usage(stdout);
-            return CLI_OK;
-        default:
-            stats_usage(stderr);
-            return CLI_ERR;
-        }
-    }
+    const char *db_opt;
+    int json;
+    int done = parse_db_json(argc, argv, stats_usage, &db_opt, &json);
+    if (done >= 0)
+        return done;
     if (optind != argc) {
         cli_error("stats", "unexpected argument '%s'", argv[optind]);
         return CLI_ERR;

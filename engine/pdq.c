@@ -33,11 +33,14 @@ size_t cordon__pdq_scratch_floats(int width, int win_y)
      * column sums, three blocks of BLOCK rows for the SIMD path (transposed
      * input, transposed output, column-filtered rows) and two spare rows.
      * The generic path uses a subset of this. */
-    size_t full_rows = (wy + 1 + CORDON__PDQ_BLOCK) + 1 + 3 * CORDON__PDQ_BLOCK + 2;
+    size_t full_rows =
+        (wy + 1 + CORDON__PDQ_BLOCK) + 1 + 3 * CORDON__PDQ_BLOCK + 2;
     /* 64-wide rows for the second column pass: ring, sums, output, and the
      * SIMD path's block of sampled values. */
     size_t narrow = 64 * ((wy + 1 + CORDON__PDQ_BLOCK) + 2 + CORDON__PDQ_BLOCK);
-    return full_rows * pitch + narrow;
+    size_t n = full_rows * pitch + narrow;
+    size_t n512 = cordon__pdq_avx512_floats(width, window_of(width), win_y);
+    return n > n512 ? n : n512;
 }
 
 static int is_scaled(const cordon_pdq_opts_t *o)
@@ -236,9 +239,10 @@ void cordon__pdq_filter_generic(const cordon_plane_t *img,
     int W = g->width, H = g->height;
     size_t pitch = cordon__pdq_pitch(W);
     float *p = scratch;
-    cordon__colbox_t c1 = {H, g->win_y, g->half_y, W, pitch, g->win_y + 1, NULL,
-                   NULL};
-    cordon__colbox_t c2 = {H, g->win_y, g->half_y, 64, 64, g->win_y + 1, NULL, NULL};
+    cordon__colbox_t c1 = {H,     g->win_y,     g->half_y, W,
+                           pitch, g->win_y + 1, NULL,      NULL};
+    cordon__colbox_t c2 = {H,  g->win_y,     g->half_y, 64,
+                           64, g->win_y + 1, NULL,      NULL};
     c1.ring = p, p += (size_t)c1.ring_rows * pitch;
     c1.sum = p, p += pitch;
     float *luma = p;
@@ -402,9 +406,8 @@ static int sample_weights(int n, int scale, int ns, int s, float *wt,
 
 /* Fast mode's filter: the 64x64 samples of the full-size geometry,
  * computed from the small plane with the weights above. */
-static void scaled_filter(const cordon_plane_t *img,
-                          const cordon_pdq_opts_t *o, float *fs,
-                          float a[64][64])
+static void scaled_filter(const cordon_plane_t *img, const cordon_pdq_opts_t *o,
+                          float *fs, float a[64][64])
 {
     int W = img->width, H = img->height, S = o->scale;
     size_t sx = support_of(o->src_width, S), sy = support_of(o->src_height, S);
@@ -482,8 +485,8 @@ int cordon_pdq_compute_ex(const cordon_plane_t *img,
         return CORDON_EINVAL;
     if (!scratch || scratch_size < need)
         return CORDON_ESCRATCH;
-    float *fs = (float *)(((uintptr_t)scratch + ALIGN - 1) &
-                          ~(uintptr_t)(ALIGN - 1));
+    float *fs =
+        (float *)(((uintptr_t)scratch + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
 
     float a[64][64];
     if (is_scaled(opts)) {
@@ -496,7 +499,10 @@ int cordon_pdq_compute_ex(const cordon_plane_t *img,
         cordon__pdq_geom_t g;
         cordon__pdq_geom_init(&g, img->width, img->height,
                               window_of(img->width), window_of(img->height));
-        if (cordon_cpu_features() & CORDON_CPU_AVX2)
+        unsigned cpu = cordon_cpu_features();
+        if (cpu & CORDON_CPU_AVX512)
+            cordon__pdq_filter_avx512(img, &g, fs, a);
+        else if (cpu & CORDON_CPU_AVX2)
             cordon__pdq_filter_avx2(img, &g, fs, a);
         else
             cordon__pdq_filter_generic(img, &g, fs, a);

@@ -63,5 +63,10 @@ void cordon__pdq_filter_generic(const cordon_plane_t *img,
 void cordon__pdq_filter_avx2(const cordon_plane_t *img,
                              const cordon__pdq_geom_t *g, float *scratch,
                              float out[64][64]);
+void cordon__pdq_filter_avx512(const cordon_plane_t *img,
+                               const cordon__pdq_geom_t *g, float *scratch,
+                               float out[64][64]);
+/* Scratch floats the AVX-512 filter needs (see pdq_avx512.c). */
+size_t cordon__pdq_avx512_floats(int width, int win_x, int win_y);
 
 #endif

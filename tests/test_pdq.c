@@ -34,16 +34,19 @@ TEST(hex_round_trip)
     cordon_hash256_t h = {{1, 0, 0, (uint64_t)1 << 63}};
     char hex[65];
     cordon_hash_to_hex(&h, hex);
-    CHECK_STREQ(hex,
-                "8000000000000000000000000000000000000000000000000000000000000001");
+    CHECK_STREQ(
+        hex,
+        "8000000000000000000000000000000000000000000000000000000000000001");
     cordon_hash256_t u;
-    CHECK_EQ(cordon_hash_from_hex("F8F8F0CEE0F4A84F06370A22038F63F0B36E2ED596621E1D"
-                                  "33E6B39C4E9C9B22",
-                                  64, &u),
-             CORDON_OK);
+    CHECK_EQ(
+        cordon_hash_from_hex("F8F8F0CEE0F4A84F06370A22038F63F0B36E2ED596621E1D"
+                             "33E6B39C4E9C9B22",
+                             64, &u),
+        CORDON_OK);
     cordon_hash_to_hex(&u, hex);
-    CHECK_STREQ(hex,
-                "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22");
+    CHECK_STREQ(
+        hex,
+        "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22");
 }
 
 TEST(hex_rejects_malformed)
@@ -87,8 +90,8 @@ TEST(dct_table_matches_definition)
     const float scale = (float)sqrt(2.0 / 64.0);
     for (int i = 0; i < 16; i++)
         for (int j = 0; j < 64; j++) {
-            float v = (float)(scale *
-                              cos(M_PI / 128.0 * (double)((i + 1) * (2 * j + 1))));
+            float v = (float)(scale * cos(M_PI / 128.0 *
+                                          (double)((i + 1) * (2 * j + 1))));
             CHECK_MSG(memcmp(&v, &cordon__pdq_dct[i][j], sizeof v) == 0,
                       "D[%d][%d]", i, j);
         }
@@ -102,8 +105,8 @@ static uint8_t *random_plane(int w, int h, int bpp, int smooth)
             for (int c = 0; c < bpp; c++) {
                 uint8_t v = (uint8_t)rnd();
                 if (smooth) /* structured content, so quality is high */
-                    v = (uint8_t)(128 + 100 * sin(x * 0.05 + c) *
-                                            cos(y * 0.031 - c));
+                    v = (uint8_t)(128 +
+                                  100 * sin(x * 0.05 + c) * cos(y * 0.031 - c));
                 p[((size_t)y * w + x) * bpp + c] = v;
             }
     return p;
@@ -128,6 +131,15 @@ TEST(simd_paths_identical)
         {16, 1500}, {2000, 9}, {257, 4100}};
     static const int bpps[] = {1, 3, 4};
     unsigned all = cordon_cpu_features();
+    /* Every vector path the machine has, each against the portable one. */
+    unsigned paths[3];
+    int npaths = 0;
+    if (all & CORDON_CPU_AVX2)
+        paths[npaths++] = all & ~(unsigned)CORDON_CPU_AVX512;
+    if (all & CORDON_CPU_AVX512)
+        paths[npaths++] = all;
+    CHECK_MSG(npaths > 0, "no vector path on this machine (%s)",
+              cordon_cpu_path_name());
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (size_t b = 0; b < 3; b++)
             for (int smooth = 0; smooth < 2; smooth++) {
@@ -136,16 +148,58 @@ TEST(simd_paths_identical)
                 cordon_pdq_result_t r0, r1;
                 cordon_cpu_set_features(0);
                 CHECK_EQ(compute(px, w, h, bpp, &r0), CORDON_OK);
-                cordon_cpu_set_features(all);
-                CHECK_EQ(compute(px, w, h, bpp, &r1), CORDON_OK);
-                CHECK_MSG(memcmp(&r0.hash, &r1.hash, sizeof r0.hash) == 0 &&
-                              r0.quality == r1.quality &&
-                              memcmp(&r0.dct, &r1.dct, sizeof r0.dct) == 0,
-                          "%dx%d bpp %d smooth %d: paths differ (%s)", w, h,
-                          bpp, smooth, cordon_cpu_path_name());
+                for (int p = 0; p < npaths; p++) {
+                    cordon_cpu_set_features(paths[p]);
+                    CHECK_EQ(compute(px, w, h, bpp, &r1), CORDON_OK);
+                    CHECK_MSG(memcmp(&r0.hash, &r1.hash, sizeof r0.hash) == 0 &&
+                                  r0.quality == r1.quality &&
+                                  memcmp(&r0.dct, &r1.dct, sizeof r0.dct) == 0,
+                              "%dx%d bpp %d smooth %d: paths differ (%s)", w, h,
+                              bpp, smooth, cordon_cpu_path_name());
+                }
                 free(px);
             }
     cordon_cpu_set_features(~0u);
+}
+
+/* The AVX-512 filter divides by a window count c as q = a*r,
+ * e = fma(-q, c, a), q' = fma(e, r, q) with r = 1/c rounded, relying on
+ * that being the correctly rounded a/c. Check it with the same
+ * operations in scalar form: whole binades for typical window sizes, and
+ * random samples over every count a window can have (up to 512). */
+static int div_matches(float a, int c)
+{
+    float fc = (float)c, r = 1.0f / fc;
+    float q = a * r;
+    float e = fmaf(-q, fc, a);
+    float q2 = fmaf(e, r, q);
+    float want = a / fc;
+    return memcmp(&q2, &want, sizeof q2) == 0;
+}
+
+TEST(fma_division_is_exact)
+{
+    static const int counts[] = {3, 7, 13, 25, 45, 127, 511};
+    long bad = 0;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        /* the binade [2^(i+4), 2^(i+5)): box sums of pixel values */
+        uint32_t lo = (uint32_t)(127 + 4 + i) << 23, hi = lo + (1u << 23);
+        for (uint32_t b = lo; b < hi; b++) {
+            float a;
+            memcpy(&a, &b, sizeof a);
+            bad += !div_matches(a, counts[i]);
+        }
+    }
+    for (int c = 1; c <= 512; c++)
+        for (int k = 0; k < 20000; k++) {
+            /* exponents 2^-20 .. 2^20, any mantissa */
+            uint32_t b = ((uint32_t)(107 + rnd() % 41) << 23) |
+                         (uint32_t)(rnd() & 0x7FFFFF);
+            float a;
+            memcpy(&a, &b, sizeof a);
+            bad += !div_matches(a, c);
+        }
+    CHECK_EQ(bad, 0);
 }
 
 TEST(tiny_planes_hash_to_zero)
@@ -221,8 +275,8 @@ TEST(unaligned_scratch)
 static int hash_vector(const char *name, cordon_image_hashes_t *h)
 {
     size_t len;
-    uint8_t *buf = tu_read_file(
-        tu_path("%s/pdq/images/%s", tu_vectors(), name), &len);
+    uint8_t *buf =
+        tu_read_file(tu_path("%s/pdq/images/%s", tu_vectors(), name), &len);
     if (!buf)
         return -1;
     int rc = cordon_hash_image(buf, len, NULL, h);
@@ -345,6 +399,7 @@ int main(int argc, char **argv)
     RUN(distance);
     RUN(dct_table_matches_definition);
     RUN(simd_paths_identical);
+    RUN(fma_division_is_exact);
     RUN(tiny_planes_hash_to_zero);
     RUN(uniform_plane_has_zero_quality);
     RUN(argument_errors);

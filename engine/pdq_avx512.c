@@ -218,6 +218,85 @@ static inline float *c1_slot(f512_t *s, int row)
     return s->ring1 + (size_t)(row % (s->wy + 1 + RB)) * s->pitch;
 }
 
+/* Luma of 16 rows x 16 pixels (from byte offset off of each row), as 16
+ * column vectors. Each 128-bit lane L of a load takes 4 pixels of row
+ * 4L + i through a masked broadcast, so the first two transpose stages
+ * cost loads instead of shuffles; in-lane shuffles pick the channels of
+ * the 4 pixels and one 4x4 in-lane transpose finishes. Reads 16 bytes
+ * per 4 pixels: the caller keeps that inside each row. */
+INLINE void luma_tile(const uint8_t *const rows[16], size_t off,
+                      cordon_pixfmt_t fmt, __m512 out[16])
+{
+    const __m512i ff = _mm512_set1_epi32(0xFF);
+    const __m512 kr = _mm512_set1_ps(0.299f), kg = _mm512_set1_ps(0.587f),
+                 kb = _mm512_set1_ps(0.114f);
+    int bpp = (int)fmt;
+    __m512i gray[4];
+    if (fmt == CORDON_PIX_GRAY8)
+        for (int i = 0; i < 4; i++) {
+            __m512i v = _mm512_broadcast_i32x4(
+                _mm_loadu_si128((const __m128i *)(rows[i] + off)));
+            v = _mm512_mask_broadcast_i32x4(
+                v, 0x00F0, _mm_loadu_si128((const __m128i *)(rows[4 + i] + off)));
+            v = _mm512_mask_broadcast_i32x4(
+                v, 0x0F00, _mm_loadu_si128((const __m128i *)(rows[8 + i] + off)));
+            gray[i] = _mm512_mask_broadcast_i32x4(
+                v, 0xF000,
+                _mm_loadu_si128((const __m128i *)(rows[12 + i] + off)));
+        }
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+        __m512 y[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            if (fmt == CORDON_PIX_GRAY8) {
+                const int z = (int)0x80808000 | 4 * q;
+                __m512i d = _mm512_shuffle_epi8(
+                    gray[i], _mm512_set4_epi32(z | 3, z | 2, z | 1, z));
+                y[i] = _mm512_cvtepi32_ps(d);
+                continue;
+            }
+            size_t o = off + (size_t)(4 * q * bpp);
+            __m512i v = _mm512_broadcast_i32x4(
+                _mm_loadu_si128((const __m128i *)(rows[i] + o)));
+            v = _mm512_mask_broadcast_i32x4(
+                v, 0x00F0, _mm_loadu_si128((const __m128i *)(rows[4 + i] + o)));
+            v = _mm512_mask_broadcast_i32x4(
+                v, 0x0F00, _mm_loadu_si128((const __m128i *)(rows[8 + i] + o)));
+            v = _mm512_mask_broadcast_i32x4(
+                v, 0xF000, _mm_loadu_si128((const __m128i *)(rows[12 + i] + o)));
+            __m512 r, g, b;
+            if (fmt == CORDON_PIX_RGB8) {
+                const int z = (int)0x80808000;
+                r = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(
+                    v, _mm512_set4_epi32(z | 9, z | 6, z | 3, z)));
+                g = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(
+                    v, _mm512_set4_epi32(z | 10, z | 7, z | 4, z | 1)));
+                b = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(
+                    v, _mm512_set4_epi32(z | 11, z | 8, z | 5, z | 2)));
+            } else {
+                r = _mm512_cvtepi32_ps(_mm512_and_si512(v, ff));
+                g = _mm512_cvtepi32_ps(
+                    _mm512_and_si512(_mm512_srli_epi32(v, 8), ff));
+                b = _mm512_cvtepi32_ps(
+                    _mm512_and_si512(_mm512_srli_epi32(v, 16), ff));
+            }
+            y[i] = _mm512_add_ps(
+                _mm512_add_ps(_mm512_mul_ps(kr, r), _mm512_mul_ps(kg, g)),
+                _mm512_mul_ps(kb, b));
+        }
+        /* Lane L of y[i]: row 4L + i, pixels 4q .. 4q+3. */
+        __m512 t0 = _mm512_unpacklo_ps(y[0], y[1]);
+        __m512 t1 = _mm512_unpackhi_ps(y[0], y[1]);
+        __m512 t2 = _mm512_unpacklo_ps(y[2], y[3]);
+        __m512 t3 = _mm512_unpackhi_ps(y[2], y[3]);
+        out[4 * q] = _mm512_shuffle_ps(t0, t2, 0x44);
+        out[4 * q + 1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+        out[4 * q + 2] = _mm512_shuffle_ps(t1, t3, 0x44);
+        out[4 * q + 3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+    }
+}
+
 /* Luma of the block's rows at columns [x0, x1) into the ring T. Rows past
  * the image repeat its last row, so every lane stays finite. */
 static void luma_chunk(f512_t *s, int x0, int x1)
@@ -238,12 +317,19 @@ static void luma_chunk(f512_t *s, int x0, int x1)
                                      (size_t)(x0 + 2 * CW) * bpp + o,
                                  _MM_HINT_T0);
         }
+        /* luma_tile reads 16 bytes per 4 pixels: RGB needs 2 pixels of
+         * slack after a tile, the others none. */
+        int fast_end = s->W - (img->format == CORDON_PIX_RGB8 ? 2 : 0);
         for (int x = x0; x < x1; x += 16) {
             int n = x1 - x < 16 ? x1 - x : 16;
             __m512 v[16];
-            for (int r = 0; r < 16; r++)
-                v[r] = luma16(rows[r] + (size_t)x * bpp, n, img->format);
-            transpose16(v);
+            if (n == 16 && x + 16 <= fast_end) {
+                luma_tile(rows, (size_t)x * bpp, img->format, v);
+            } else {
+                for (int r = 0; r < 16; r++)
+                    v[r] = luma16(rows[r] + (size_t)x * bpp, n, img->format);
+                transpose16(v);
+            }
             for (int c = 0; c < n; c++)
                 _mm512_store_ps(ring_col(s->T, s->rmask, x + c) + h, v[c]);
         }

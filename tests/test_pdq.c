@@ -128,7 +128,9 @@ TEST(simd_paths_identical)
     static const int sizes[][2] = {
         {5, 5},     {7, 300},  {64, 64},   {65, 64},   {63, 200},
         {129, 257}, {300, 7},  {640, 480}, {641, 479}, {1001, 333},
-        {16, 1500}, {2000, 9}, {257, 4100}};
+        {16, 1500}, {2000, 9}, {257, 4100},
+        /* windows wider than the AVX-512 path's 64-column chunks */
+        {20000, 40}, {40, 17000}};
     static const int bpps[] = {1, 3, 4};
     unsigned all = cordon_cpu_features();
     /* Every vector path the machine has, each against the portable one. */

@@ -139,6 +139,34 @@ INLINE void transpose16(__m512 r[16])
     }
 }
 
+/* 16 bytes from each of a, b, c, d into 128-bit lanes 0..3. The merges
+ * are masked broadcast loads: load-unit work, not shuffles. */
+INLINE __m512i lanes_from4(const void *a, const void *b, const void *c,
+                           const void *d)
+{
+    __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)a));
+    v = _mm512_mask_broadcast_i32x4(v, 0x00F0,
+                                    _mm_loadu_si128((const __m128i *)b));
+    v = _mm512_mask_broadcast_i32x4(v, 0x0F00,
+                                    _mm_loadu_si128((const __m128i *)c));
+    return _mm512_mask_broadcast_i32x4(v, 0xF000,
+                                       _mm_loadu_si128((const __m128i *)d));
+}
+
+/* The 4x4 transpose inside every 128-bit lane: element e of lane L of
+ * out[j] is element j of lane L of x[e]. */
+INLINE void transpose_lanes4(const __m512 x[4], __m512 out[4])
+{
+    __m512 t0 = _mm512_unpacklo_ps(x[0], x[1]);
+    __m512 t1 = _mm512_unpackhi_ps(x[0], x[1]);
+    __m512 t2 = _mm512_unpacklo_ps(x[2], x[3]);
+    __m512 t3 = _mm512_unpackhi_ps(x[2], x[3]);
+    out[0] = _mm512_shuffle_ps(t0, t2, 0x44);
+    out[1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+    out[2] = _mm512_shuffle_ps(t1, t3, 0x44);
+    out[3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+}
+
 /* The 16x16 block at src (rows ld floats apart) transposed: out[j] =
  * column j. The first two stages come from 128-bit broadcast loads
  * merged under masks, which keeps them off the shuffle unit; the last two
@@ -151,23 +179,11 @@ INLINE void load_transpose16(const float *src, size_t ld, __m512 out[16])
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
             const float *p = src + (size_t)i * ld + 4 * q;
-            __m512 v = _mm512_broadcast_f32x4(_mm_loadu_ps(p));
-            v = _mm512_mask_broadcast_f32x4(v, 0x00F0,
-                                            _mm_loadu_ps(p + 4 * ld));
-            v = _mm512_mask_broadcast_f32x4(v, 0x0F00,
-                                            _mm_loadu_ps(p + 8 * ld));
-            x[i] = _mm512_mask_broadcast_f32x4(v, 0xF000,
-                                               _mm_loadu_ps(p + 12 * ld));
+            x[i] = _mm512_castsi512_ps(
+                lanes_from4(p, p + 4 * ld, p + 8 * ld, p + 12 * ld));
         }
-        /* Lane L of x[i] holds row 4L + i; transpose each lane's 4x4. */
-        __m512 t0 = _mm512_unpacklo_ps(x[0], x[1]);
-        __m512 t1 = _mm512_unpackhi_ps(x[0], x[1]);
-        __m512 t2 = _mm512_unpacklo_ps(x[2], x[3]);
-        __m512 t3 = _mm512_unpackhi_ps(x[2], x[3]);
-        out[4 * q] = _mm512_shuffle_ps(t0, t2, 0x44);
-        out[4 * q + 1] = _mm512_shuffle_ps(t0, t2, 0xEE);
-        out[4 * q + 2] = _mm512_shuffle_ps(t1, t3, 0x44);
-        out[4 * q + 3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+        /* Lane L of x[i] holds row 4L + i. */
+        transpose_lanes4(x, out + 4 * q);
     }
 }
 
@@ -233,17 +249,9 @@ INLINE void luma_tile(const uint8_t *const rows[16], size_t off,
     int bpp = (int)fmt;
     __m512i gray[4];
     if (fmt == CORDON_PIX_GRAY8)
-        for (int i = 0; i < 4; i++) {
-            __m512i v = _mm512_broadcast_i32x4(
-                _mm_loadu_si128((const __m128i *)(rows[i] + off)));
-            v = _mm512_mask_broadcast_i32x4(
-                v, 0x00F0, _mm_loadu_si128((const __m128i *)(rows[4 + i] + off)));
-            v = _mm512_mask_broadcast_i32x4(
-                v, 0x0F00, _mm_loadu_si128((const __m128i *)(rows[8 + i] + off)));
-            gray[i] = _mm512_mask_broadcast_i32x4(
-                v, 0xF000,
-                _mm_loadu_si128((const __m128i *)(rows[12 + i] + off)));
-        }
+        for (int i = 0; i < 4; i++)
+            gray[i] = lanes_from4(rows[i] + off, rows[4 + i] + off,
+                                  rows[8 + i] + off, rows[12 + i] + off);
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
         __m512 y[4];
@@ -257,14 +265,8 @@ INLINE void luma_tile(const uint8_t *const rows[16], size_t off,
                 continue;
             }
             size_t o = off + (size_t)(4 * q * bpp);
-            __m512i v = _mm512_broadcast_i32x4(
-                _mm_loadu_si128((const __m128i *)(rows[i] + o)));
-            v = _mm512_mask_broadcast_i32x4(
-                v, 0x00F0, _mm_loadu_si128((const __m128i *)(rows[4 + i] + o)));
-            v = _mm512_mask_broadcast_i32x4(
-                v, 0x0F00, _mm_loadu_si128((const __m128i *)(rows[8 + i] + o)));
-            v = _mm512_mask_broadcast_i32x4(
-                v, 0xF000, _mm_loadu_si128((const __m128i *)(rows[12 + i] + o)));
+            __m512i v = lanes_from4(rows[i] + o, rows[4 + i] + o,
+                                    rows[8 + i] + o, rows[12 + i] + o);
             __m512 r, g, b;
             if (fmt == CORDON_PIX_RGB8) {
                 const int z = (int)0x80808000;
@@ -286,14 +288,7 @@ INLINE void luma_tile(const uint8_t *const rows[16], size_t off,
                 _mm512_mul_ps(kb, b));
         }
         /* Lane L of y[i]: row 4L + i, pixels 4q .. 4q+3. */
-        __m512 t0 = _mm512_unpacklo_ps(y[0], y[1]);
-        __m512 t1 = _mm512_unpackhi_ps(y[0], y[1]);
-        __m512 t2 = _mm512_unpacklo_ps(y[2], y[3]);
-        __m512 t3 = _mm512_unpackhi_ps(y[2], y[3]);
-        out[4 * q] = _mm512_shuffle_ps(t0, t2, 0x44);
-        out[4 * q + 1] = _mm512_shuffle_ps(t0, t2, 0xEE);
-        out[4 * q + 2] = _mm512_shuffle_ps(t1, t3, 0x44);
-        out[4 * q + 3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+        transpose_lanes4(y, out + 4 * q);
     }
 }
 

@@ -314,13 +314,22 @@ static void dct_16x16(float a[64][64], cordon_pdq_dct_t *out)
         }
         memcpy(t[i], acc, sizeof acc);
     }
-    for (int i = 0; i < 16; i++)
-        for (int j = 0; j < 16; j++) {
-            float s = 0.0f;
-            for (int k = 0; k < 64; k++)
-                s += t[i][k] * cordon__pdq_dct[j][k];
-            out->c[i][j] = s;
+    /* The second product keeps each output's sum in increasing k, with
+     * the 16 outputs of a row accumulated side by side (so the compiler
+     * can vectorise across j instead of waiting on one sum at a time). */
+    float dt[64][16];
+    for (int k = 0; k < 64; k++)
+        for (int j = 0; j < 16; j++)
+            dt[k][j] = cordon__pdq_dct[j][k];
+    for (int i = 0; i < 16; i++) {
+        float s[16] = {0};
+        for (int k = 0; k < 64; k++) {
+            float v = t[i][k];
+            for (int j = 0; j < 16; j++)
+                s[j] += v * dt[k][j];
         }
+        memcpy(out->c[i], s, sizeof s);
+    }
 }
 
 /* k-th smallest (0-based) of n floats, by quickselect on a copy. */

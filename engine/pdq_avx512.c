@@ -28,9 +28,15 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+#ifndef PDQ512_RB
+#define PDQ512_RB 32
+#define PDQ512_CW 64
+#endif
 enum {
-    RB = 32, /* rows per block: two 16-lane vectors per column */
-    CW = 64, /* columns per chunk: four 16-lane vectors per row */
+    RB = PDQ512_RB, /* rows per block */
+    CW = PDQ512_CW, /* columns per chunk */
+    NV = RB / 16,   /* vectors per column in the row passes */
+    NG = CW / 16,   /* vectors per row in the column pass */
 };
 
 /* Columns kept by the transposed rings: a chunk plus the window behind
@@ -55,7 +61,7 @@ size_t cordon__pdq_avx512_floats(int width, int win_x, int win_y)
     return up16(wmax + 1)                     /* 1/c table */
            + ((size_t)win_y + 2 + RB) * pitch /* C1 ring and sums */
            + 2 * ring_cols(win_x) * RB        /* R1 and R2 input rings */
-           + 3 * (size_t)CW * RB              /* O, C and S */
+           + (2 * (size_t)CW + 64) * RB       /* O, C and S */
            + ((size_t)win_y + 3) * 64;        /* C2 ring, sums, output */
 }
 
@@ -72,7 +78,7 @@ typedef struct {
     float *C;      /* C1 output of one chunk: RB rows of CW columns */
     float *S;      /* R2 output at the 64 sample columns: 64 x RB */
     float *ring2, *c2sum, *c2out;
-    __m512 r1[2], r2[2]; /* running sums of the row passes */
+    __m512 r1[NV], r2[NV]; /* running sums of the row passes */
     int y0;              /* first front row of the current block */
     /* Per front row of the block: its ring slot (NULL past the image),
      * the slot leaving the window (NULL before it fills), and the window
@@ -335,26 +341,36 @@ static void luma_chunk(f512_t *s, int x0, int x1)
  * (n columns, window w, emitting once f >= h1). Returns the window count
  * when the step emits, else 0. */
 INLINE int row_step(const float *ring, size_t rmask, int f, int n, int w,
-                    int h1, __m512 *a, __m512 *b)
+                    int h1, __m512 acc[NV])
 {
     if (f < n) {
         const float *in = ring_col((float *)ring, rmask, f);
-        *a = _mm512_add_ps(*a, _mm512_load_ps(in));
-        *b = _mm512_add_ps(*b, _mm512_load_ps(in + 16));
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[v] = _mm512_add_ps(acc[v], _mm512_load_ps(in + 16 * v));
     }
     if (f >= w) {
         const float *old = ring_col((float *)ring, rmask, f - w);
-        *a = _mm512_sub_ps(*a, _mm512_load_ps(old));
-        *b = _mm512_sub_ps(*b, _mm512_load_ps(old + 16));
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[v] = _mm512_sub_ps(acc[v], _mm512_load_ps(old + 16 * v));
     }
     return f >= h1 ? window_count(f, n, w) : 0;
+}
+
+INLINE void store_div(float *o, const __m512 acc[NV], const float *inv, int c)
+{
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+        _mm512_store_ps(o + 16 * v, div_count(acc[v], inv, c));
 }
 
 /* R1 with the front over [f0, f1); outputs from column oa go to O. */
 static void r1_chunk(f512_t *s, int f0, int f1, int oa)
 {
     int W = s->W, w = s->wx, h1 = s->hx - 1;
-    __m512 a = s->r1[0], b = s->r1[1];
+    __m512 acc[NV];
+    memcpy(acc, s->r1, sizeof acc);
     /* Fronts in [lo, hi) add, subtract and emit with the full window. */
     int lo = w > h1 ? w : h1, hi = W;
     lo = lo > f0 ? lo : f0;
@@ -362,12 +378,9 @@ static void r1_chunk(f512_t *s, int f0, int f1, int oa)
     if (lo > hi)
         lo = hi = f1;
     for (int f = f0; f < lo; f++) {
-        int c = row_step(s->T, s->rmask, f, W, w, h1, &a, &b);
-        if (c) {
-            float *o = s->O + (size_t)(f - h1 - oa) * RB;
-            _mm512_store_ps(o, div_count(a, s->inv, c));
-            _mm512_store_ps(o + 16, div_count(b, s->inv, c));
-        }
+        int c = row_step(s->T, s->rmask, f, W, w, h1, acc);
+        if (c)
+            store_div(s->O + (size_t)(f - h1 - oa) * RB, acc, s->inv, c);
     }
     const __m512 vc = _mm512_set1_ps((float)w), vr = _mm512_set1_ps(s->inv[w]);
     const float *in = ring_col(s->T, s->rmask, 0);
@@ -375,26 +388,21 @@ static void r1_chunk(f512_t *s, int f0, int f1, int oa)
     for (int f = lo; f < hi; f++, o += RB) {
         const float *pi = in + ((size_t)f & s->rmask) * RB;
         const float *po = in + ((size_t)(f - w) & s->rmask) * RB;
-        a = _mm512_add_ps(a, _mm512_load_ps(pi));
-        b = _mm512_add_ps(b, _mm512_load_ps(pi + 16));
-        a = _mm512_sub_ps(a, _mm512_load_ps(po));
-        b = _mm512_sub_ps(b, _mm512_load_ps(po + 16));
-        __m512 qa = _mm512_mul_ps(a, vr), qb = _mm512_mul_ps(b, vr);
-        qa = _mm512_fmadd_ps(_mm512_fnmadd_ps(qa, vc, a), vr, qa);
-        qb = _mm512_fmadd_ps(_mm512_fnmadd_ps(qb, vc, b), vr, qb);
-        _mm512_store_ps(o, qa);
-        _mm512_store_ps(o + 16, qb);
-    }
-    for (int f = hi; f < f1; f++) {
-        int c = row_step(s->T, s->rmask, f, W, w, h1, &a, &b);
-        if (c) {
-            float *o2 = s->O + (size_t)(f - h1 - oa) * RB;
-            _mm512_store_ps(o2, div_count(a, s->inv, c));
-            _mm512_store_ps(o2 + 16, div_count(b, s->inv, c));
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            acc[v] = _mm512_add_ps(acc[v], _mm512_load_ps(pi + 16 * v));
+            acc[v] = _mm512_sub_ps(acc[v], _mm512_load_ps(po + 16 * v));
+            __m512 q = _mm512_mul_ps(acc[v], vr);
+            q = _mm512_fmadd_ps(_mm512_fnmadd_ps(q, vc, acc[v]), vr, q);
+            _mm512_store_ps(o + 16 * v, q);
         }
     }
-    s->r1[0] = a;
-    s->r1[1] = b;
+    for (int f = hi; f < f1; f++) {
+        int c = row_step(s->T, s->rmask, f, W, w, h1, acc);
+        if (c)
+            store_div(s->O + (size_t)(f - h1 - oa) * RB, acc, s->inv, c);
+    }
+    memcpy(s->r1, acc, sizeof acc);
 }
 
 /* The transposed R1 outputs of columns [oa, oa + n) become rows of the C1
@@ -414,52 +422,47 @@ static void o_to_ring(f512_t *s, int oa, int n)
     }
 }
 
-/* C1 over the block's front rows for columns [oa, oa + n), n <= CW: four
+/* C1 over the block's front rows for columns [oa, oa + n), n <= CW: NG
  * independent column sums per row. Outputs go to C, row-major. */
 static void c1_chunk(f512_t *s, int oa, int n)
 {
-    __mmask16 m0 = lanes(n), m1 = n > 16 ? lanes(n - 16) : 0,
-              m2 = n > 32 ? lanes(n - 32) : 0, m3 = n > 48 ? lanes(n - 48) : 0;
-    __m512 a0, a1, a2, a3;
+    __mmask16 m[NG];
+    __m512 acc[NG];
     float *cs = s->c1sum + oa;
-    if (s->y0 == 0) {
-        a0 = a1 = a2 = a3 = _mm512_setzero_ps();
-    } else {
-        a0 = _mm512_maskz_loadu_ps(m0, cs);
-        a1 = _mm512_maskz_loadu_ps(m1, cs + 16);
-        a2 = _mm512_maskz_loadu_ps(m2, cs + 32);
-        a3 = _mm512_maskz_loadu_ps(m3, cs + 48);
+#pragma GCC unroll 4
+    for (int g = 0; g < NG; g++) {
+        m[g] = n > 16 * g ? lanes(n - 16 * g) : 0;
+        acc[g] = s->y0 == 0 ? _mm512_setzero_ps()
+                            : _mm512_maskz_loadu_ps(m[g], cs + 16 * g);
     }
     float *o = s->C;
     for (int r = 0; r < s->nrows; r++) {
         const float *in = s->in_row[r], *old = s->old_row[r];
         if (in) {
             in += oa;
-            a0 = _mm512_add_ps(a0, _mm512_maskz_loadu_ps(m0, in));
-            a1 = _mm512_add_ps(a1, _mm512_maskz_loadu_ps(m1, in + 16));
-            a2 = _mm512_add_ps(a2, _mm512_maskz_loadu_ps(m2, in + 32));
-            a3 = _mm512_add_ps(a3, _mm512_maskz_loadu_ps(m3, in + 48));
+#pragma GCC unroll 4
+            for (int g = 0; g < NG; g++)
+                acc[g] = _mm512_add_ps(
+                    acc[g], _mm512_maskz_loadu_ps(m[g], in + 16 * g));
         }
         if (old) {
             old += oa;
-            a0 = _mm512_sub_ps(a0, _mm512_maskz_loadu_ps(m0, old));
-            a1 = _mm512_sub_ps(a1, _mm512_maskz_loadu_ps(m1, old + 16));
-            a2 = _mm512_sub_ps(a2, _mm512_maskz_loadu_ps(m2, old + 32));
-            a3 = _mm512_sub_ps(a3, _mm512_maskz_loadu_ps(m3, old + 48));
+#pragma GCC unroll 4
+            for (int g = 0; g < NG; g++)
+                acc[g] = _mm512_sub_ps(
+                    acc[g], _mm512_maskz_loadu_ps(m[g], old + 16 * g));
         }
         int c = s->emit_cnt[r];
         if (c) {
-            _mm512_store_ps(o, div_count(a0, s->inv, c));
-            _mm512_store_ps(o + 16, div_count(a1, s->inv, c));
-            _mm512_store_ps(o + 32, div_count(a2, s->inv, c));
-            _mm512_store_ps(o + 48, div_count(a3, s->inv, c));
+#pragma GCC unroll 4
+            for (int g = 0; g < NG; g++)
+                _mm512_store_ps(o + 16 * g, div_count(acc[g], s->inv, c));
             o += CW;
         }
     }
-    _mm512_mask_storeu_ps(cs, m0, a0);
-    _mm512_mask_storeu_ps(cs + 16, m1, a1);
-    _mm512_mask_storeu_ps(cs + 32, m2, a2);
-    _mm512_mask_storeu_ps(cs + 48, m3, a3);
+#pragma GCC unroll 4
+    for (int g = 0; g < NG; g++)
+        _mm512_mask_storeu_ps(cs + 16 * g, m[g], acc[g]);
 }
 
 /* The C1 rows in C, columns [oa, oa + n), into the transposed ring T2. */
@@ -483,7 +486,8 @@ static void r2_chunk(f512_t *s, int f0, int f1)
 {
     int W = s->W, w = s->wx, h1 = s->hx - 1;
     const int *sc = s->g->sample_col;
-    __m512 a = s->r2[0], b = s->r2[1];
+    __m512 acc[NV];
+    memcpy(acc, s->r2, sizeof acc);
     const float *ring = s->T2;
     int f = f0;
     while (f < f1) {
@@ -492,29 +496,26 @@ static void r2_chunk(f512_t *s, int f0, int f1)
         int stop = due < f1 ? due : f1;
         int lo = f > w ? f : w, hi = stop < W ? stop : W;
         for (; f < stop && f < lo; f++)
-            row_step(ring, s->rmask, f, W, w, h1, &a, &b);
+            row_step(ring, s->rmask, f, W, w, h1, acc);
         for (; f < hi; f++) {
             const float *pi = ring + ((size_t)f & s->rmask) * RB;
             const float *po = ring + ((size_t)(f - w) & s->rmask) * RB;
-            a = _mm512_add_ps(a, _mm512_load_ps(pi));
-            b = _mm512_add_ps(b, _mm512_load_ps(pi + 16));
-            a = _mm512_sub_ps(a, _mm512_load_ps(po));
-            b = _mm512_sub_ps(b, _mm512_load_ps(po + 16));
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) {
+                acc[v] = _mm512_add_ps(acc[v], _mm512_load_ps(pi + 16 * v));
+                acc[v] = _mm512_sub_ps(acc[v], _mm512_load_ps(po + 16 * v));
+            }
         }
         for (; f < stop; f++)
-            row_step(ring, s->rmask, f, W, w, h1, &a, &b);
+            row_step(ring, s->rmask, f, W, w, h1, acc);
         if (f == due && f < f1) {
-            int c = row_step(ring, s->rmask, f, W, w, h1, &a, &b);
-            __m512 qa = div_count(a, s->inv, c), qb = div_count(b, s->inv, c);
-            for (; s->sj < 64 && sc[s->sj] + h1 == f; s->sj++) {
-                _mm512_store_ps(s->S + (size_t)s->sj * RB, qa);
-                _mm512_store_ps(s->S + (size_t)s->sj * RB + 16, qb);
-            }
+            int c = row_step(ring, s->rmask, f, W, w, h1, acc);
+            for (; s->sj < 64 && sc[s->sj] + h1 == f; s->sj++)
+                store_div(s->S + (size_t)s->sj * RB, acc, s->inv, c);
             f++;
         }
     }
-    s->r2[0] = a;
-    s->r2[1] = b;
+    memcpy(s->r2, acc, sizeof acc);
 }
 
 /* C2 on the 64 sample columns, front row k; v is the input row, or NULL
@@ -553,7 +554,8 @@ static void run_block(f512_t *s, float out[64][64])
     int last = s->y0 + RB < kend ? s->y0 + RB : kend;
     s->e0 = first - (s->hy - 1);
     s->ne = last > first ? last - first : 0;
-    s->r1[0] = s->r1[1] = s->r2[0] = s->r2[1] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; v++)
+        s->r1[v] = s->r2[v] = _mm512_setzero_ps();
     s->nrows = kend - s->y0 < RB ? kend - s->y0 : RB;
     for (int r = 0; r < RB; r++) {
         int k = s->y0 + r;
@@ -629,7 +631,7 @@ void cordon__pdq_filter_avx512(const cordon_plane_t *img,
     s.O = p, p += (size_t)CW * RB;
     memset(s.O, 0, (size_t)CW * RB * sizeof *s.O);
     s.C = p, p += (size_t)CW * RB;
-    s.S = p, p += (size_t)CW * RB;
+    s.S = p, p += (size_t)64 * RB;
     s.ring2 = p, p += (size_t)(s.wy + 1) * 64;
     s.c2sum = p, p += 64;
     s.c2out = p;

@@ -286,6 +286,8 @@ void cordon__pdq_geom_init(cordon__pdq_geom_t *g, int W, int H, int win_x,
 
 static int quality_of(float a[64][64])
 {
+    if (cordon_cpu_features() & CORDON_CPU_AVX512)
+        return cordon__pdq_quality_avx512((const float(*)[64])a);
     int sum = 0;
     for (int i = 0; i < 63; i++)
         for (int j = 0; j < 64; j++) {
@@ -305,15 +307,19 @@ static int quality_of(float a[64][64])
 static void dct_16x16(float a[64][64], cordon_pdq_dct_t *out)
 {
     float t[16][64];
-    for (int i = 0; i < 16; i++) {
-        float acc[64] = {0};
-        for (int k = 0; k < 64; k++) {
-            float d = cordon__pdq_dct[i][k];
-            for (int j = 0; j < 64; j++)
-                acc[j] += d * a[k][j];
+    if (cordon_cpu_features() & CORDON_CPU_AVX512)
+        cordon__pdq_dct_rows_avx512((const float(*)[64])a, cordon__pdq_dct,
+                                    t);
+    else
+        for (int i = 0; i < 16; i++) {
+            float acc[64] = {0};
+            for (int k = 0; k < 64; k++) {
+                float d = cordon__pdq_dct[i][k];
+                for (int j = 0; j < 64; j++)
+                    acc[j] += d * a[k][j];
+            }
+            memcpy(t[i], acc, sizeof acc);
         }
-        memcpy(t[i], acc, sizeof acc);
-    }
     /* The second product keeps each output's sum in increasing k, with
      * the 16 outputs of a row accumulated side by side (so the compiler
      * can vectorise across j instead of waiting on one sum at a time). */

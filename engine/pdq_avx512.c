@@ -645,3 +645,52 @@ void cordon__pdq_filter_avx512(const cordon_plane_t *img,
     for (int k = s.H; k < kend; k++)
         c2_push(&s, k, NULL, out);
 }
+
+/* quality_of() in pdq.c with 16 columns per vector: the same float
+ * subtract, multiply by 100 and divide by 255 per pair, truncated to int. */
+int cordon__pdq_quality_avx512(const float a[64][64])
+{
+    const __m512 k100 = _mm512_set1_ps(100.0f), k255 = _mm512_set1_ps(255.0f);
+    __m512i sum = _mm512_setzero_si512();
+    for (int i = 0; i < 64; i++)
+        for (int j = 0; j < 64; j += 16) {
+            __m512 x = _mm512_loadu_ps(&a[i][j]);
+            if (i < 63) {
+                __m512 d = _mm512_sub_ps(x, _mm512_loadu_ps(&a[i + 1][j]));
+                d = _mm512_div_ps(_mm512_mul_ps(d, k100), k255);
+                sum = _mm512_add_epi32(sum,
+                                       _mm512_abs_epi32(_mm512_cvttps_epi32(d)));
+            }
+            /* horizontal neighbours: column j+l against j+l+1, l < 63 - j */
+            __mmask16 m = j == 48 ? 0x7FFF : 0xFFFF;
+            __m512 y = _mm512_maskz_loadu_ps(m, &a[i][j + 1]);
+            __m512 d = _mm512_sub_ps(x, y);
+            d = _mm512_div_ps(_mm512_mul_ps(d, k100), k255);
+            sum = _mm512_mask_add_epi32(
+                sum, m, sum, _mm512_abs_epi32(_mm512_cvttps_epi32(d)));
+        }
+    int q = _mm512_reduce_add_epi32(sum) / 90;
+    return q > 100 ? 100 : q;
+}
+
+/* The first DCT product of pdq.c's dct_16x16() with a row of 64 outputs
+ * in four vectors: each output still sums d * a[k][j] in increasing k,
+ * multiply then add. */
+void cordon__pdq_dct_rows_avx512(const float a[64][64],
+                                 const float d[16][64], float t[16][64])
+{
+    for (int i = 0; i < 16; i++) {
+        __m512 acc[4];
+        for (int g = 0; g < 4; g++)
+            acc[g] = _mm512_setzero_ps();
+        for (int k = 0; k < 64; k++) {
+            __m512 dk = _mm512_set1_ps(d[i][k]);
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++)
+                acc[g] = _mm512_add_ps(
+                    acc[g], _mm512_mul_ps(dk, _mm512_loadu_ps(&a[k][16 * g])));
+        }
+        for (int g = 0; g < 4; g++)
+            _mm512_storeu_ps(&t[i][16 * g], acc[g]);
+    }
+}

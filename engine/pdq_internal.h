@@ -66,6 +66,11 @@ void cordon__pdq_filter_avx2(const cordon_plane_t *img,
 void cordon__pdq_filter_avx512(const cordon_plane_t *img,
                                const cordon__pdq_geom_t *g, float *scratch,
                                float out[64][64]);
+/* AVX-512 versions of the quality measure and of the DCT's first product
+ * (t = D a); bit-identical to the portable code in pdq.c. */
+int cordon__pdq_quality_avx512(const float a[64][64]);
+void cordon__pdq_dct_rows_avx512(const float a[64][64],
+                                 const float d[16][64], float t[16][64]);
 /* Scratch floats the AVX-512 filter needs (see pdq_avx512.c). */
 size_t cordon__pdq_avx512_floats(int width, int win_x, int win_y);
 

@@ -21,8 +21,13 @@
  *   and ordered timestamps) or turns out damaged after frames were skipped,
  *   the input is decoded again without skipping (WARN_REDECODED). The
  *   result is identical with skipping on or off, and for any thread count.
- * - With threads > 1 (the default uses every CPU) FFmpeg decodes with frame
- *   threads and sampled frames are hashed by a pool of worker threads; the
+ * - With threads > 1 (the default uses every CPU) the calling thread runs
+ *   the decoder while a pool of `threads` worker threads hashes sampled
+ *   frames (decoded frames are handed over by reference, not copied; at
+ *   most two per worker are in flight). FFmpeg's decoder gets frame threads
+ *   from the same budget, fewer the more frames are hashed: with 2 threads
+ *   and every frame hashed it decodes on one thread, since frame threading
+ *   costs 30-50% more CPU and PDQ work already fills the second core. The
  *   calling thread blocks until the result is complete.
  * - Timestamps are frame_number / fps computed in single precision, as the
  *   reference does (not the container's presentation times). fps is the
@@ -86,6 +91,10 @@ typedef struct {
     int max_width;       /* of any decoded frame */
     int max_height;
     uint64_t max_pixels; /* width * height of any decoded frame */
+    /* Non-zero: also derive the eight dihedral hashes of every hashed
+     * frame (cordon_video_hashes_t.dihedral), from the frame's DCT with no
+     * extra pass over the pixels. Default 0. */
+    int dihedral;
 } cordon_video_opts_t;
 
 /* One hashed frame. */
@@ -110,6 +119,10 @@ enum {
 
 typedef struct {
     cordon_vpdq_frame_t *frames; /* owned: cordon_video_hashes_free() */
+    /* With opts.dihedral, dihedral[i][v] is variant v (cordon_dihedral_t)
+     * of frames[i]; dihedral[i][CORDON_DIH_ORIGINAL] equals frames[i].hash.
+     * NULL otherwise. Owned like frames. */
+    cordon_hash256_t (*dihedral)[CORDON_DIH_COUNT];
     size_t count;
     double fps;         /* the rate frame numbers are converted with */
     int frame_interval; /* n of the sampling rule (1 = every frame) */

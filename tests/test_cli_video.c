@@ -166,6 +166,107 @@ TEST(hash_every_frame)
     CHECK_EQ(cordon(NULL, "hash --seconds-per-hash -1 x.mp4"), 2);
 }
 
+/* Hamming distance of two hex hashes, or -1 if either is not one. */
+static int hex_distance(const char *a, const char *b)
+{
+    cordon_hash256_t x, y;
+    if (!a || !b || cordon_hash_from_hex(a, strlen(a), &x) != CORDON_OK ||
+        cordon_hash_from_hex(b, strlen(b), &y) != CORDON_OK)
+        return -1;
+    return cordon_hash_distance(&x, &y);
+}
+
+/* --dihedral on a video: each frame carries the seven other variants, in
+ * JSON as for images and at the end of each text line; a copy rotated 90
+ * degrees counter-clockwise (and one mirrored left-right) hashes close to
+ * the matching variant of the original and far from every other one. */
+TEST(hash_dihedral_frames)
+{
+    const char *src = vid("chair-19-sd-bar.mp4");
+    const char *rot = tmp("rot90.mp4"), *mir = tmp("mirror.mp4");
+    REQUIRE(ff(tu_path("-i '%s' -t 3 -vf transpose=2 -c:v libx264 -qp 0 "
+                       "-pix_fmt yuv420p '%s'",
+                       src, rot)) == 0);
+    REQUIRE(ff(tu_path("-i '%s' -t 3 -vf hflip -c:v libx264 -qp 0 "
+                       "-pix_fmt yuv420p '%s'",
+                       src, mir)) == 0);
+    REQUIRE(cordon(&out, tu_path("hash --json --dihedral '%s'", src)) == 0);
+    json_error_t e;
+    json_t *o = json_loads(out ? out : "", 0, &e);
+    drop();
+    REQUIRE(o);
+    json_t *fr = json_object_get(o, "frames");
+    REQUIRE(json_array_size(fr) >= 3);
+
+    /* The text form carries the same seven hashes, in the image order. */
+    REQUIRE(cordon(&out, tu_path("hash --dihedral '%s'", src)) == 0);
+    static const char *const order[] = {"rot90",     "rot180", "rot270",
+                                        "flipx",     "flipy",  "flipplus1",
+                                        "flipminus1"};
+    char *save = NULL;
+    size_t lines = 0;
+    for (char *l = strtok_r(out, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save), lines++) {
+        json_t *f = json_array_get(fr, lines);
+        REQUIRE(f);
+        char *field[12];
+        int nf = 0;
+        char *s2 = NULL;
+        for (char *t = strtok_r(l, ",", &s2); t && nf < 12;
+             t = strtok_r(NULL, ",", &s2))
+            field[nf++] = t;
+        REQUIRE(nf == 11);
+        CHECK_EQ(atoi(field[0]),
+                 json_integer_value(json_object_get(f, "frame")));
+        CHECK_STREQ(field[2], json_string_value(json_object_get(f, "pdq")));
+        json_t *d = json_object_get(f, "dihedral");
+        CHECK_EQ(json_object_size(d), 7);
+        for (int v = 0; v < 7; v++)
+            CHECK_STREQ(field[4 + v],
+                        json_string_value(json_object_get(d, order[v])));
+    }
+    CHECK_EQ(lines, json_array_size(fr));
+    drop();
+
+    /* Without --dihedral nothing changes: four fields, no object. */
+    REQUIRE(cordon(&out, tu_path("hash --json '%s'", src)) == 0);
+    json_t *plain = json_loads(out ? out : "", 0, &e);
+    drop();
+    REQUIRE(plain);
+    CHECK(json_object_get(json_array_get(json_object_get(plain, "frames"), 0),
+                          "dihedral") == NULL);
+    json_decref(plain);
+
+    const char *copies[] = {rot, mir};
+    const char *variant[] = {"rot90", "flipy"};
+    for (int c = 0; c < 2; c++) {
+        REQUIRE(cordon(&out, tu_path("hash --json '%s'", copies[c])) == 0);
+        json_t *q = json_loads(out ? out : "", 0, &e);
+        drop();
+        REQUIRE(q);
+        json_t *qf = json_object_get(q, "frames");
+        REQUIRE(json_array_size(qf) == 3);
+        for (size_t i = 0; i < 3; i++) {
+            json_t *a = json_array_get(fr, i), *b = json_array_get(qf, i);
+            const char *h = json_string_value(json_object_get(b, "pdq"));
+            json_t *d = json_object_get(a, "dihedral");
+            CHECK_LE(hex_distance(
+                         h, json_string_value(json_object_get(d, variant[c]))),
+                     16);
+            CHECK_GT(
+                hex_distance(h, json_string_value(json_object_get(a, "pdq"))),
+                31);
+            for (int v = 0; v < 7; v++)
+                if (strcmp(order[v], variant[c]) != 0)
+                    CHECK_GT(hex_distance(h, json_string_value(
+                                                 json_object_get(d, order[v]))),
+                             31);
+        }
+        json_decref(q);
+    }
+    json_decref(o);
+}
+
 TEST(stdin_gives_the_same_hashes)
 {
     char *by_path = NULL;
@@ -436,6 +537,7 @@ int main(int argc, char **argv)
     RUN(hash_text_lines_match_reference);
     RUN(hash_json_shape);
     RUN(hash_every_frame);
+    RUN(hash_dihedral_frames);
     RUN(stdin_gives_the_same_hashes);
     RUN(add_video_and_dedup);
     RUN(same_file_matches_fully);

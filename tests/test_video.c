@@ -233,6 +233,47 @@ TEST(buffer_input_equals_file_input)
     CHECK_EQ(every[PADDED].height, 1080);
 }
 
+/* Every thread count and the dihedral option give the same frames; the
+ * dihedral arrays start with the frame's own hash and agree across thread
+ * counts. */
+TEST(threads_and_dihedral_do_not_change_hashes)
+{
+    hash_all_once();
+    const int vids[] = {CHAIR, PADDED};
+    for (size_t k = 0; k < sizeof vids / sizeof vids[0]; k++) {
+        const cordon_video_hashes_t *ref = &every[vids[k]];
+        REQUIRE(every_rc[vids[k]] == CORDON_OK);
+        CHECK(ref->dihedral == NULL);
+        cordon_video_hashes_t h[3];
+        const int threads[] = {1, 2, 3};
+        for (int t = 0; t < 3; t++) {
+            cordon_video_opts_t o = opts_every();
+            o.threads = threads[t];
+            o.dihedral = 1;
+            REQUIRE(cordon_video_hash_file(video_path(vids[k]), &o, &h[t]) ==
+                    CORDON_OK);
+            CHECK(
+                same_frames(h[t].frames, h[t].count, ref->frames, ref->count));
+            REQUIRE(h[t].dihedral != NULL);
+            size_t differ = 0;
+            for (size_t i = 0; i < h[t].count; i++) {
+                CHECK_EQ(cordon_hash_distance(&h[t].dihedral[i][0],
+                                              &h[t].frames[i].hash),
+                         0);
+                /* A rotation of a real frame is a different hash. */
+                differ += cordon_hash_distance(&h[t].dihedral[i][1],
+                                               &h[t].frames[i].hash) > 31;
+                if (t > 0)
+                    CHECK(memcmp(h[t].dihedral[i], h[0].dihedral[i],
+                                 sizeof h[0].dihedral[i]) == 0);
+            }
+            CHECK_EQ(differ, h[t].count);
+        }
+        for (int t = 0; t < 3; t++)
+            cordon_video_hashes_free(&h[t]);
+    }
+}
+
 /* ---- Damaged and hostile input ----------------------------------------- */
 
 TEST(truncated_stream_gives_prefix_and_warning)
@@ -807,6 +848,7 @@ int main(int argc, char **argv)
     RUN(distinct_scenes_do_not_match);
     RUN(sampling_one_per_second_uses_the_formula);
     RUN(buffer_input_equals_file_input);
+    RUN(threads_and_dihedral_do_not_change_hashes);
     RUN(truncated_stream_gives_prefix_and_warning);
     RUN(corrupt_packets_give_hashes_and_warning);
     RUN(non_video_inputs_are_clear_errors);

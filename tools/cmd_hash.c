@@ -37,8 +37,10 @@ static void usage(FILE *f)
         "format\n"
         "  frame_number,quality,pdq,timestamp_seconds\n"
         "and with --json one object per file with its duration, fps,\n"
-        "size, md5, sha256 and frames. A truncated or corrupt video gives\n"
-        "the frames that decoded and a warning on stderr.\n"
+        "size, md5, sha256 and frames. With --dihedral each frame's line\n"
+        "ends with seven more comma-separated hashes in the order above\n"
+        "(JSON: a \"dihedral\" object per frame). A truncated or corrupt\n"
+        "video gives the frames that decoded and a warning on stderr.\n"
         "\n"
         "options:\n"
         "  --fast            decode JPEGs at reduced scale (a few bits of\n"
@@ -57,6 +59,18 @@ static void usage(FILE *f)
         (unsigned long long)CORDON_DEFAULT_MAX_PIXELS,
         (unsigned long long)CORDON_DEFAULT_MAX_BYTES,
         (unsigned long long)CORDON_VIDEO_DEFAULT_MAX_BYTES);
+}
+
+/* The seven non-identity variants as a JSON object, as for images. */
+static json_t *dihedral_json(const cordon_hash256_t h[CORDON_DIH_COUNT])
+{
+    json_t *d = json_object();
+    for (int v = 1; d && v < CORDON_DIH_COUNT; v++) {
+        char hex[65];
+        cordon_hash_to_hex(&h[v], hex);
+        json_object_set_new(d, cordon_dihedral_name(v), json_string(hex));
+    }
+    return d;
 }
 
 static int hash_video(hash_ctx_t *ctx, const char *path, const vcli_input_t *in)
@@ -88,11 +102,14 @@ static int hash_video(hash_ctx_t *ctx, const char *path, const vcli_input_t *in)
         for (size_t i = 0; o && fr && i < vh.count; i++) {
             char hex[65];
             cordon_hash_to_hex(&vh.frames[i].hash, hex);
-            json_array_append_new(
-                fr, json_pack("{s:i, s:i, s:s, s:f}", "frame",
-                              (int)vh.frames[i].frame_number, "quality",
-                              (int)vh.frames[i].quality, "pdq", hex,
-                              "timestamp", vh.frames[i].timestamp));
+            json_t *f = json_pack("{s:i, s:i, s:s, s:f}", "frame",
+                                  (int)vh.frames[i].frame_number, "quality",
+                                  (int)vh.frames[i].quality, "pdq", hex,
+                                  "timestamp", vh.frames[i].timestamp);
+            if (f && vh.dihedral)
+                json_object_set_new(f, "dihedral",
+                                    dihedral_json(vh.dihedral[i]));
+            json_array_append_new(fr, f);
         }
         if (o && fr) {
             json_object_set_new(o, "frames", fr);
@@ -107,9 +124,17 @@ static int hash_video(hash_ctx_t *ctx, const char *path, const vcli_input_t *in)
         json_decref(o);
     } else {
         char line[CORDON_VPDQ_LINE_MAX];
-        for (size_t i = 0; i < vh.count; i++)
-            if (cordon_vpdq_format_line(&vh.frames[i], line, sizeof line) > 0)
-                puts(line);
+        for (size_t i = 0; i < vh.count; i++) {
+            if (cordon_vpdq_format_line(&vh.frames[i], line, sizeof line) <= 0)
+                continue;
+            fputs(line, stdout);
+            for (int v = 1; vh.dihedral && v < CORDON_DIH_COUNT; v++) {
+                char hex[65];
+                cordon_hash_to_hex(&vh.dihedral[i][v], hex);
+                printf(",%s", hex);
+            }
+            putchar('\n');
+        }
     }
     cordon_video_hashes_free(&vh);
     return CORDON_OK;
@@ -128,15 +153,8 @@ static void print_json(const char *path, const cordon_image_hashes_t *h,
                   md5, "sha256", sha, "width", h->width, "height", h->height);
     if (!o)
         return;
-    if (dihedral) {
-        json_t *d = json_object();
-        for (int v = 1; v < CORDON_DIH_COUNT; v++) {
-            char hex[65];
-            cordon_hash_to_hex(&h->dihedral[v], hex);
-            json_object_set_new(d, cordon_dihedral_name(v), json_string(hex));
-        }
-        json_object_set_new(o, "dihedral", d);
-    }
+    if (dihedral)
+        json_object_set_new(o, "dihedral", dihedral_json(h->dihedral));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (s) {
         puts(s);
@@ -272,6 +290,7 @@ int cmd_hash(int argc, char **argv)
         return CLI_ERR;
     }
     ctx.dopts.fast = ctx.fast;
+    ctx.vopts.dihedral = ctx.dihedral;
     vcli_quiet_ffmpeg();
     if (cordon_hasher_create(&ctx.hasher) != CORDON_OK) {
         cli_error("hash", "%s", cordon_strerror(CORDON_ENOMEM));

@@ -167,6 +167,7 @@ static int parse_vpdq(const char *s, size_t len, hdb_signal_t *out,
                       hdb_vpdq_frame_t *frames, size_t cap)
 {
     size_t i = 0, n = 0;
+    double last_ts = 0;
     if (len < 2 || s[0] != '[' || s[len - 1] != ']')
         return CORDON_EPARSE;
     i = 1;
@@ -210,10 +211,26 @@ static int parse_vpdq(const char *s, size_t len, hdb_signal_t *out,
                 return CORDON_EPARSE;
             frames[out->nframes++] = f;
         }
+        last_ts = f.timestamp;
         n++;
     }
     if (out->nframes == 0)
         return CORDON_EEMPTY;
+    /* A run at the very end keeps its last frame as an entry of its own,
+     * so that the run's frame spacing, and with it every frame's time, can
+     * be written back out (see hdb_signal_format). */
+    hdb_vpdq_frame_t *tail = &frames[out->nframes - 1];
+    if (tail->count > 1 && last_ts > tail->timestamp) {
+        if (out->nframes >= cap)
+            return CORDON_ESCRATCH;
+        if (out->nframes >= HDB_MAX_VPDQ_FRAMES)
+            return CORDON_EPARSE;
+        tail->count--;
+        frames[out->nframes] = *tail;
+        frames[out->nframes].timestamp = last_ts;
+        frames[out->nframes].count = 1;
+        out->nframes++;
+    }
     out->frames = frames;
     return CORDON_OK;
 }
@@ -274,6 +291,16 @@ static int fmt_double(char *tmp, size_t n, double v)
     return k;
 }
 
+/* Seconds between the hashed frames of entry i: its span to the next
+ * entry over its count, else `prev` (the step of the entry before). */
+static double vpdq_step(const hdb_vpdq_frame_t *f, size_t n, size_t i,
+                        double prev)
+{
+    if (i + 1 < n && f[i + 1].timestamp > f[i].timestamp)
+        return (f[i + 1].timestamp - f[i].timestamp) / f[i].count;
+    return prev;
+}
+
 int hdb_signal_format(const hdb_signal_t *sig, int with_quality, char *buf,
                       size_t cap, size_t *len)
 {
@@ -299,11 +326,20 @@ int hdb_signal_format(const hdb_signal_t *sig, int with_quality, char *buf,
         out_hex(&o, sig->digest, 32);
         break;
     case HDB_SIG_VPDQ:
-        /* An entry of count n is written as n identical frames, which
-         * parse back into the same entry. */
+        /* An entry of count n is written as n frames with the same hash
+         * and quality, which parse back into the same entry. Each frame
+         * gets its own start time, as the reference writes one feature
+         * per hashed frame: the entry's frames are spaced evenly up to the
+         * next entry's time. The step itself is not stored; parsing (and
+         * `cordon add`) keep the last frame of a final run as its own
+         * entry so that every run has a next one. Entries without (older
+         * data, or equal times) continue the step before them, else keep
+         * one time for all their frames. */
         out_put(&o, "[", 1);
+        double step = 0;
         for (size_t i = 0, first = 1; i < sig->nframes; i++) {
             const hdb_vpdq_frame_t *f = &sig->frames[i];
+            step = vpdq_step(sig->frames, sig->nframes, i, step);
             for (uint32_t c = 0; c < f->count; c++) {
                 if (!first)
                     out_put(&o, ", ", 2);
@@ -315,7 +351,7 @@ int hdb_signal_format(const hdb_signal_t *sig, int with_quality, char *buf,
                              f->quality == HDB_QUALITY_UNKNOWN ? 0
                                                                : f->quality);
                 out_put(&o, tmp, (size_t)k);
-                k = fmt_double(tmp, sizeof tmp, f->timestamp);
+                k = fmt_double(tmp, sizeof tmp, f->timestamp + c * step);
                 out_put(&o, tmp, (size_t)k);
                 out_put(&o, "\"", 1);
             }

@@ -492,6 +492,102 @@ TEST(export_import_keeps_vpdq)
     json_decref(o);
 }
 
+/* The timestamps of a local-file export: the third field of every string
+ * of the list on the first "vpdq [...]" line. Returns how many, or -1. */
+static int export_times(const char *txt, double *ts, int max)
+{
+    const char *p = strstr(txt ? txt : "", "vpdq [");
+    int n = 0;
+    if (!p)
+        return -1;
+    for (p += 6; *p && *p != ']' && n < max; p++) {
+        if (*p != '"')
+            continue;
+        const char *c1 = strchr(p + 1, ','), *c2 = c1 ? strchr(c1 + 1, ',') : 0;
+        if (!c2)
+            return -1;
+        ts[n++] = strtod(c2 + 1, NULL);
+        p = strchr(c2, '"');
+        if (!p)
+            return -1;
+    }
+    return n;
+}
+
+/* Repeated frames are stored once with a count, but an export still gives
+ * every hashed frame its own start time, as the reference's one feature
+ * per frame does (python-threatexchange: the timestamp is "the start time
+ * of the frame"), and an import of that export exports the same again. A
+ * still image shown for 2 s and another for 3 s, one hash a second: runs
+ * of 2 and 3 identical frames, the last run ending the video. */
+TEST(export_gives_repeated_frames_their_own_times)
+{
+    const char *img1 = tu_path("%s/pdq/images/pytx-rgb.jpeg", tu_vectors());
+    char *a = strdup(img1);
+    const char *img2 =
+        tu_path("%s/pdq/images/bridge-mods_aaa-orig.jpg", tu_vectors());
+    const char *v = tmp("stills.mp4");
+    REQUIRE(ff(tu_path("-loop 1 -t 2 -r 10 -i '%s' -loop 1 -t 3 -r 10 -i '%s' "
+                       "-filter_complex '[0:v]scale=320:240,setsar=1[a];"
+                       "[1:v]scale=320:240,setsar=1[b];[a][b]concat=n=2[v]' "
+                       "-map '[v]' -r 10 -c:v libx264 -pix_fmt yuv420p '%s'",
+                       a, img2, v)) == 0);
+    free(a);
+    REQUIRE(cordon(&out, tu_path("hash '%s'", v)) == 0);
+    double want[5];
+    int nw = 0;
+    char hashes[5][65];
+    char *save = NULL;
+    for (char *l = strtok_r(out, "\n", &save); l && nw < 5;
+         l = strtok_r(NULL, "\n", &save), nw++) {
+        const char *c2 = strchr(strchr(l, ',') + 1, ',');
+        memcpy(hashes[nw], c2 + 1, 64);
+        hashes[nw][64] = 0;
+        want[nw] = strtod(c2 + 66, NULL);
+    }
+    drop();
+    REQUIRE(nw == 5);
+    /* The clip really has two runs. */
+    CHECK_STREQ(hashes[0], hashes[1]);
+    CHECK_STREQ(hashes[2], hashes[4]);
+    CHECK(strcmp(hashes[1], hashes[2]) != 0);
+
+    const char *db1 = tmp("times.db"), *db2 = tmp("times2.db");
+    const char *list = tmp("times.txt"), *list2 = tmp("times2.txt");
+    REQUIRE(tu_run(NULL, "'%s' --db '%s' bank create T >/dev/null",
+                   tu_cordon_bin(), db1) == 0);
+    REQUIRE(tu_run(NULL, "'%s' --db '%s' add --bank T '%s' >/dev/null",
+                   tu_cordon_bin(), db1, v) == 0);
+    REQUIRE(tu_run(NULL,
+                   "'%s' --db '%s' export --format local --type vpdq -o '%s'",
+                   tu_cordon_bin(), db1, list) == 0);
+    size_t len = 0;
+    char *txt = (char *)tu_read_file(list, &len);
+    REQUIRE(txt);
+    txt = realloc(txt, len + 1);
+    txt[len] = 0;
+    double got[8];
+    CHECK_EQ(export_times(txt, got, 8), 5);
+    for (int i = 0; i < 5; i++)
+        CHECK(fabs(got[i] - want[i]) < 1e-6);
+    REQUIRE(tu_run(NULL,
+                   "'%s' --db '%s' import --format local --bank T '%s' "
+                   "2>/dev/null",
+                   tu_cordon_bin(), db2, list) == 0);
+    REQUIRE(tu_run(NULL,
+                   "'%s' --db '%s' export --format local --type vpdq -o '%s'",
+                   tu_cordon_bin(), db2, list2) == 0);
+    char *txt2 = (char *)tu_read_file(list2, &len);
+    REQUIRE(txt2);
+    txt2 = realloc(txt2, len + 1);
+    txt2[len] = 0;
+    CHECK_EQ(export_times(txt2, got, 8), 5);
+    for (int i = 0; i < 5; i++)
+        CHECK(fabs(got[i] - want[i]) < 1e-6);
+    free(txt);
+    free(txt2);
+}
+
 TEST(truncated_video_warns_and_matches_what_decoded)
 {
     size_t len = 0;
@@ -547,6 +643,7 @@ int main(int argc, char **argv)
     RUN(video_frame_matches_an_image_item);
     RUN(unrelated_clip_does_not_match);
     RUN(export_import_keeps_vpdq);
+    RUN(export_gives_repeated_frames_their_own_times);
     RUN(truncated_video_warns_and_matches_what_decoded);
     RUN(audio_only_is_an_error);
     return TH_END();

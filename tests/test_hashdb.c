@@ -195,6 +195,38 @@ TEST(signal_text_forms)
     CHECK_EQ(hdb_signal_parse(HDB_SIG_VPDQ, big, len, &s2, fr2, 8), CORDON_OK);
     CHECK(sig_eq(&s, &s2));
 
+    /* Every frame of a run is exported with its own time: runs are spaced
+     * evenly up to the next entry, and a run ending the list keeps its
+     * last frame apart so that its spacing is known. */
+    const char *hex2 =
+        "0000000000000000000000000000000000000000000000000000000000000001";
+    snprintf(vp, sizeof vp,
+             "[\"%s,90,0\",\"%s,90,0.5\",\"%s,90,1\",\"%s,90,1.5\","
+             "\"%s,90,2\"]",
+             hex, hex, hex2, hex2, hex2);
+    CHECK_EQ(hdb_signal_parse(HDB_SIG_VPDQ, vp, strlen(vp), &s, fr, 3),
+             CORDON_OK);
+    REQUIRE(s.nframes == 3);
+    CHECK_EQ(s.frames[0].count, 2);
+    CHECK_EQ(s.frames[1].count, 2);
+    CHECK_EQ(s.frames[2].count, 1);
+    CHECK(s.frames[2].timestamp == 2.0);
+    CHECK_EQ(hdb_signal_parse(HDB_SIG_VPDQ, vp, strlen(vp), &s, fr, 2),
+             CORDON_ESCRATCH);
+    CHECK_EQ(hdb_signal_parse(HDB_SIG_VPDQ, vp, strlen(vp), &s, fr, 8),
+             CORDON_OK);
+    CHECK_EQ(hdb_signal_format(&s, 0, big, sizeof big, &len), CORDON_OK);
+    const char *p = big;
+    for (int i = 0; i < 5; i++) {
+        p = strchr(p, '"');
+        REQUIRE(p);
+        const char *c = strchr(strchr(p, ',') + 1, ',');
+        CHECK(strtod(c + 1, NULL) == 0.5 * i);
+        p = strchr(c, '"') + 1;
+    }
+    CHECK_EQ(hdb_signal_parse(HDB_SIG_VPDQ, big, len, &s2, fr2, 8), CORDON_OK);
+    CHECK(sig_eq(&s, &s2));
+
     CHECK_EQ(hdb_sigtype_from_name("PDQ", 3, &t), CORDON_OK);
     CHECK_EQ(t, HDB_SIG_PDQ);
     CHECK_EQ(hdb_sigtype_from_name("video_md5", 9, &t), CORDON_OK);
@@ -1630,7 +1662,8 @@ TEST(import_pdq_dedup_uses_whole_hash)
         "pdq fb4eed46cb8a6c78819ca06b756c541f7b07ef6d02c82fccd00f862166272cdb\n"
         "pdq fb4eed46cb8a6c78819ca06b756c541f7b07ef6d02c82fccd00f862166272cda\n"
         "pdq 0000000000000000000000000000000000000000000000000000000000000000\n"
-        "pdq 0000000000000000000000000000000000000000000000000000000000000000\n";
+        "pdq "
+        "0000000000000000000000000000000000000000000000000000000000000000\n";
     hdb_import_params_t ip;
     memset(&ip, 0, sizeof ip);
     ip.format = HDB_FMT_LOCAL;

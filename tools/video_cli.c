@@ -175,11 +175,16 @@ int vcli_frames_to_hdb(const cordon_video_hashes_t *h, hdb_vpdq_frame_t **out,
         &runs, &nruns);
     if (rc)
         return rc;
-    if (nruns > HDB_MAX_VPDQ_FRAMES) {
+    /* A final run keeps its last frame as an entry of its own, as hashdb
+     * does on import: the step between frames is not stored, and this way
+     * every run ends where a later entry starts, so hdb_signal_format()
+     * can give each frame of a run its own time on export. */
+    size_t split = runs[nruns - 1].count > 1;
+    if (nruns + split > HDB_MAX_VPDQ_FRAMES) {
         rc = CORDON_ETOOLARGE;
         goto fail;
     }
-    hdb_vpdq_frame_t *f = malloc(nruns * sizeof *f);
+    hdb_vpdq_frame_t *f = malloc((nruns + split) * sizeof *f);
     if (!f) {
         rc = CORDON_ENOMEM;
         goto fail;
@@ -190,8 +195,14 @@ int vcli_frames_to_hdb(const cordon_video_hashes_t *h, hdb_vpdq_frame_t **out,
         f[i].timestamp = runs[i].timestamp;
         f[i].count = runs[i].count;
     }
+    if (split) {
+        f[nruns] = f[nruns - 1];
+        f[nruns - 1].count--;
+        f[nruns].count = 1;
+        f[nruns].timestamp = h->frames[h->count - 1].timestamp;
+    }
     *out = f;
-    *n = nruns;
+    *n = nruns + split;
 fail:
     free(runs);
     return rc;

@@ -1017,7 +1017,8 @@ static int total_threads(const cordon_video_opts_t *o)
 
 /* PDQ of a full frame costs about this fraction of decoding that frame
  * with H.264 (measured on 480p..1080p: 0.68..0.71 with the AVX2 filter,
- * about 0.5 with AVX-512; both give the same split with 2 threads). */
+ * about 0.5 with AVX-512; at 2 threads and every frame both give one
+ * decoding thread). */
 #define HASH_PER_DECODE 0.7
 
 /*

@@ -264,6 +264,13 @@ typedef struct {
     uint64_t packets;  /* video packets demuxed */
     int64_t max_ts;    /* latest packet end time seen, stream time base */
     double duration;   /* from the headers, 0 if unknown */
+    /* Decode positions of the keyframes in the demuxer's index (MP4 and
+     * other indexed containers), to drop whole stretches before an IDR
+     * frame when no sampled frame lies in them; NULL when unusable. */
+    uint64_t *keys;
+    size_t nkeys;
+    uint64_t drop_until; /* packets before this decode position are dropped */
+    int dropping;        /* the current stretch is being dropped */
 
     cordon_vpdq_frame_t *frames;
     dih_t *dih; /* parallel to frames when o->dihedral */
@@ -704,13 +711,136 @@ static int sampled(const vctx_t *v, uint64_t n)
     return n % (uint64_t)v->interval == 0;
 }
 
+/* How far a frame's number can fall behind its decode position: the
+ * stream's reorder depth plus slack. A miss costs no correctness: a
+ * dropped frame that turns out to be sampled makes the input decode again
+ * in full (settle_missing). */
+static uint64_t reorder_margin(const vctx_t *v)
+{
+    int d = v->st->codecpar->video_delay;
+    return (uint64_t)(d > 0 ? d : 0) + 2;
+}
+
+/* Keyframe decode positions from the stream's index, if it lists every
+ * packet (so that index i is decode position i). */
+static int load_keys(vctx_t *v)
+{
+    int n = avformat_index_get_entries_count(v->st);
+    if (n <= 0 || v->st->nb_frames <= 0 || (int64_t)n != v->st->nb_frames)
+        return CORDON_OK;
+    uint64_t *k = malloc((size_t)n * sizeof *k);
+    if (!k)
+        return CORDON_ENOMEM;
+    size_t m = 0;
+    for (int i = 0; i < n; i++) {
+        const AVIndexEntry *e = avformat_index_get_entry(v->st, i);
+        if (e && (e->flags & AVINDEX_KEYFRAME))
+            k[m++] = (uint64_t)i;
+    }
+    v->keys = k;
+    v->nkeys = m;
+    return CORDON_OK;
+}
+
+/* The first keyframe position after x, or 0 when there is none. */
+static uint64_t next_key(const vctx_t *v, uint64_t x)
+{
+    size_t lo = 0, hi = v->nkeys;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->keys[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->nkeys ? v->keys[lo] : 0;
+}
+
+/* Whether an H.264 packet holds an IDR slice (NAL type 5), which no later
+ * frame can look past. Length-prefixed (MP4) or start-code framing. */
+static int has_idr(const AVCodecParameters *par, const uint8_t *d, int n)
+{
+    if (!d || n <= 0)
+        return 0;
+    if (par->extradata_size >= 5 && par->extradata[0] == 1) {
+        int ls = (par->extradata[4] & 3) + 1;
+        int off = 0;
+        while (off + ls < n) {
+            uint32_t len = 0;
+            for (int i = 0; i < ls; i++)
+                len = len << 8 | d[off + i];
+            if ((d[off + ls] & 0x1F) == 5)
+                return 1;
+            if (len > (uint32_t)(n - off - ls))
+                return 0;
+            off += ls + (int)len;
+        }
+        return 0;
+    }
+    for (int i = 0; i + 3 < n; i++)
+        if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 &&
+            (d[i + 3] & 0x1F) == 5)
+            return 1;
+    return 0;
+}
+
+/* Whether frame numbers [a, b) hold a sampled one. */
+static int any_sampled(const vctx_t *v, uint64_t a, uint64_t b)
+{
+    uint64_t i = (uint64_t)v->interval;
+    uint64_t first = (a + i - 1) / i * i;
+    return first < b;
+}
+
+/*
+ * Decides whether packet x (decode position) can be left out of decoding
+ * entirely: in MP4-indexed H.264, everything from x up to the next
+ * keyframe k can go when no frame numbered in [x - margin, k) is sampled,
+ * provided k turns out to be an IDR frame (checked when it arrives; if not,
+ * the input is decoded again in full). Returns 1 to drop.
+ */
+static int drop_stretch(vctx_t *v, const AVPacket *pkt, uint64_t x)
+{
+    /* Committed: the keyframe's arrival is checked in note_packet. */
+    if (v->dropping && x < v->drop_until)
+        return 1;
+    v->dropping = 0;
+    if (!v->keys)
+        return 0;
+    const AVIndexEntry *e = avformat_index_get_entry(v->st, (int)x);
+    if (!e || e->timestamp != pkt->dts) {
+        /* The packets do not follow the index: stop using it. */
+        free(v->keys);
+        v->keys = NULL;
+        return 0;
+    }
+    uint64_t k = next_key(v, x);
+    if (k == 0)
+        return 0;
+    uint64_t m = reorder_margin(v);
+    uint64_t a = x > m ? x - m : 0;
+    if (any_sampled(v, a, k))
+        return 0;
+    v->dropping = 1;
+    v->drop_until = k;
+    return 1;
+}
+
 /* Records a packet before it is sent and decides whether the decoder may
  * drop it. */
-static int note_packet(vctx_t *v, const AVPacket *pkt)
+static int note_packet(vctx_t *v, const AVPacket *pkt, int *drop)
 {
-    v->packets++;
+    uint64_t x = v->packets++;
+    *drop = 0;
     if (v->mode == MODE_PLAIN)
         return CORDON_OK;
+    if (v->dropping && x == v->drop_until) {
+        /* The keyframe that ends a dropped stretch must be an IDR frame,
+         * or the frames after it could refer to what was left out. */
+        v->dropping = 0;
+        if (!has_idr(v->st->codecpar, pkt->data, pkt->size))
+            return RESTART;
+    }
     if (pkt->pts == AV_NOPTS_VALUE || v->npend >= MAX_PENDING ||
         (v->last_pts != AV_NOPTS_VALUE && pkt->pts <= v->last_pts))
         return abandon_skipping(v);
@@ -732,6 +862,11 @@ static int note_packet(vctx_t *v, const AVPacket *pkt)
         uint64_t n = v->next + before;
         eligible = !sampled(v, n) && !sampled(v, n + 1) &&
                    (n == 0 || !sampled(v, n - 1));
+        /* Once a stretch is being dropped, all of it goes: a frame sent
+         * after its references were left out would decode to nothing. */
+        if (eligible || v->dropping)
+            *drop = drop_stretch(v, pkt, x);
+        eligible |= *drop;
     }
     if (v->npend == v->pend_cap) {
         size_t nc = v->pend_cap ? v->pend_cap * 2 : 32;
@@ -960,8 +1095,9 @@ static int decode_all(vctx_t *v)
             av_packet_unref(v->pkt);
             return CORDON_ELIMIT_BYTES;
         }
-        rc = note_packet(v, v->pkt);
-        if (rc == CORDON_OK)
+        int drop;
+        rc = note_packet(v, v->pkt, &drop);
+        if (rc == CORDON_OK && !drop)
             rc = send_pkt(v, v->pkt);
         av_packet_unref(v->pkt);
         if (rc)
@@ -1076,6 +1212,7 @@ static void vctx_free(vctx_t *v)
     free(v->frames);
     free(v->dih);
     free(v->pend);
+    free(v->keys);
     hasher_free(&v->inline_h);
     av_frame_free(&v->frame);
     av_packet_free(&v->pkt);
@@ -1153,6 +1290,8 @@ static int hash_once(src_t *src, const cordon_video_opts_t *o, int allow_skip,
         (par->field_order == AV_FIELD_PROGRESSIVE ||
          par->field_order == AV_FIELD_UNKNOWN))
         v.mode = MODE_TRACK;
+    if (v.mode == MODE_TRACK && (rc = load_keys(&v)) != CORDON_OK)
+        goto fail;
     int nthreads = total_threads(o);
     if (nthreads > 1 && (rc = pool_create(nthreads, v.fps, &v.frames, &v.dih,
                                           &v.pool)) != CORDON_OK)

@@ -205,6 +205,29 @@ TEST(sampling_one_per_second_uses_the_formula)
         CHECK_EQ(cordon_hash_distance(&f->hash, &h2.frames[i].hash), 0);
     }
     cordon_video_hashes_free(&h2);
+    /* Every 1.5 s and 4 s against keyframes every 2 s: whole stretches up
+     * to a keyframe are left out of decoding (not even sent to the
+     * decoder), and the numbers and hashes must not move. */
+    static const double sphs[] = {1.5, 4.0};
+    for (size_t s = 0; s < 2; s++) {
+        o.seconds_per_hash = sphs[s];
+        o.threads = s ? 2 : 1;
+        REQUIRE(cordon_video_hash_file(video_path(CHAIR), &o, &h2) ==
+                CORDON_OK);
+        int step = (int)(sphs[s] * 30);
+        CHECK_EQ(h2.frame_interval, step);
+        CHECK_EQ(h2.frame_count, 564);
+        CHECK_EQ(h2.count, (size_t)((563 / step) + 1));
+        for (size_t i = 0; i < h2.count; i++) {
+            const cordon_vpdq_frame_t *f = &all->frames[(size_t)step * i];
+            CHECK_EQ(h2.frames[i].frame_number, (int32_t)(step * i));
+            CHECK_EQ(cordon_hash_distance(&f->hash, &h2.frames[i].hash), 0);
+        }
+        CHECK_LT(h2.frames_decoded, 564);
+        printf("# every %.1f s: decoded %llu of 564 frames\n", sphs[s],
+               (unsigned long long)h2.frames_decoded);
+        cordon_video_hashes_free(&h2);
+    }
     cordon_video_hashes_free(&h);
 }
 

@@ -197,7 +197,9 @@ static void hash_slot(cordon_hasher_t *h, const cordon_decode_opts_t *dopts,
                       const cordon_video_opts_t *vopts, slot_t *s)
 {
     vcli_input_t in;
-    s->rc = vcli_input_read(s->path, dopts->max_bytes, vopts->max_bytes, &in);
+    cordon_image_hashes_t ih;
+    /* Canonical decode always: a database must hold canonical hashes. */
+    s->rc = vcli_read_image(s->path, h, dopts, vopts, &in, &ih);
     if (s->rc != CORDON_OK) {
         s->errno_ = in.errno_;
         return;
@@ -207,12 +209,6 @@ static void hash_slot(cordon_hasher_t *h, const cordon_decode_opts_t *dopts,
         vcli_input_free(&in);
         return;
     }
-    cordon_image_hashes_t ih;
-    /* Canonical decode always: a database must hold canonical hashes. */
-    s->rc = cordon_hasher_image(h, in.buf, in.len, dopts, &ih);
-    vcli_input_free(&in);
-    if (s->rc != CORDON_OK)
-        return;
     s->pdq = ih.pdq;
     s->quality = ih.quality;
     memcpy(s->md5, ih.md5, sizeof s->md5);

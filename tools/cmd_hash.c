@@ -167,8 +167,9 @@ static int hash_one(const char *path, void *vctx)
 {
     hash_ctx_t *ctx = vctx;
     vcli_input_t in;
+    cordon_image_hashes_t h;
     int rc =
-        vcli_input_read(path, ctx->dopts.max_bytes, ctx->vopts.max_bytes, &in);
+        vcli_read_image(path, ctx->hasher, &ctx->dopts, &ctx->vopts, &in, &h);
     if (rc != CORDON_OK) {
         cli_error(path, "%s", vcli_input_error(rc, &in));
         ctx->failed++;
@@ -177,14 +178,6 @@ static int hash_one(const char *path, void *vctx)
     if (in.is_video) {
         rc = hash_video(ctx, path, &in);
         vcli_input_free(&in);
-        return rc;
-    }
-    cordon_image_hashes_t h;
-    rc = cordon_hasher_image(ctx->hasher, in.buf, in.len, &ctx->dopts, &h);
-    vcli_input_free(&in);
-    if (rc != CORDON_OK) {
-        cli_error(path, "%s", cordon_strerror(rc));
-        ctx->failed++;
         return rc;
     }
     if (ctx->json) {

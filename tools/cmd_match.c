@@ -406,7 +406,8 @@ static int match_one(const char *path, void *vctx)
 {
     match_ctx_t *c = vctx;
     vcli_input_t in;
-    int rc = vcli_input_read(path, c->dopts.max_bytes, c->vopts.max_bytes, &in);
+    cordon_image_hashes_t h;
+    int rc = vcli_read_image(path, c->hasher, &c->dopts, &c->vopts, &in, &h);
     if (rc != CORDON_OK) {
         cli_error(path, "%s", vcli_input_error(rc, &in));
         c->failed++;
@@ -415,14 +416,6 @@ static int match_one(const char *path, void *vctx)
     if (in.is_video) {
         rc = match_video(c, path, &in);
         vcli_input_free(&in);
-        return rc;
-    }
-    cordon_image_hashes_t h;
-    rc = cordon_hasher_image(c->hasher, in.buf, in.len, &c->dopts, &h);
-    vcli_input_free(&in);
-    if (rc != CORDON_OK) {
-        cli_error(path, "%s", cordon_strerror(rc));
-        c->failed++;
         return rc;
     }
     found_list_t fl = {0};

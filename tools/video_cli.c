@@ -100,6 +100,19 @@ int vcli_input_read(const char *path, uint64_t max_image_bytes,
     return rc;
 }
 
+int vcli_read_image(const char *path, cordon_hasher_t *h,
+                    const cordon_decode_opts_t *dopts,
+                    const cordon_video_opts_t *vopts, vcli_input_t *in,
+                    cordon_image_hashes_t *out)
+{
+    int rc = vcli_input_read(path, dopts->max_bytes, vopts->max_bytes, in);
+    if (rc != CORDON_OK || in->is_video)
+        return rc;
+    rc = cordon_hasher_image(h, in->buf, in->len, dopts, out);
+    vcli_input_free(in);
+    return rc;
+}
+
 int vcli_hash(const char *path, const vcli_input_t *in,
               const cordon_video_opts_t *opts, cordon_video_hashes_t *out)
 {

@@ -42,6 +42,19 @@ typedef struct {
 int vcli_input_read(const char *path, uint64_t max_image_bytes,
                     uint64_t max_video_bytes, vcli_input_t *in);
 
+/**
+ * vcli_input_read(), then, for an image, its hashes with h (the input is
+ * freed); a video stays in *in (is_video set) for the caller to hash and
+ * free. On failure nothing is left to free, and *in is what
+ * vcli_input_error() needs for the message.
+ * @return CORDON_OK, a vcli_input_read() error or a cordon_hasher_image()
+ *         error.
+ */
+int vcli_read_image(const char *path, cordon_hasher_t *h,
+                    const cordon_decode_opts_t *dopts,
+                    const cordon_video_opts_t *vopts, vcli_input_t *in,
+                    cordon_image_hashes_t *out);
+
 /* The message for a failed vcli_input_read(): strerror for I/O errors,
  * else the Cordon error text. Static storage. */
 const char *vcli_input_error(int rc, const vcli_input_t *in);

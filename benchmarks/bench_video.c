@@ -13,9 +13,9 @@
  * It reports medians of wall time, CPU time, frames/s (frames of the video
  * per second of wall time), the realtime factor (video seconds per wall
  * second) and our wall and CPU time divided by the baseline's (below 1 is
- * faster; on a loaded machine the CPU ratio is the steadier one), as JSON
- * lines on stdout
- * followed by a table on stderr.
+ * faster; on a loaded machine the CPU ratio is the steadier one), and how
+ * many stretches between IDR frames were decoded side by side (0: one
+ * decoder), as JSON lines on stdout followed by a table on stderr.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,8 +161,9 @@ int main(int argc, char **argv)
         return 2;
     }
     av_log_set_level(AV_LOG_QUIET);
-    fprintf(stderr, "%-22s %-29s %7s %7s %8s %6s %7s %7s\n", "file", "config",
-            "wall s", "cpu s", "frames/s", "x rt", "t/base", "cpu/base");
+    fprintf(stderr, "%-22s %-29s %7s %7s %8s %6s %7s %7s %5s\n", "file",
+            "config", "wall s", "cpu s", "frames/s", "x rt", "t/base",
+            "cpu/base", "segs");
     for (int a = first; a < argc; a++) {
         const char *file = argv[a];
         const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
@@ -227,16 +228,20 @@ int main(int argc, char **argv)
                    "\"config\":\"%s\",\"seconds_per_hash\":%g,\"threads\":%d,"
                    "\"skip\":%d,\"runs\":%d,\"wall_median\":%.4f,"
                    "\"cpu_median\":%.4f,\"frames_decoded\":%.0f,"
-                   "\"hashes\":%zu,\"frames_per_s\":%.1f,\"realtime\":%.2f,"
-                   "\"time_vs_baseline\":%.3f,\"cpu_vs_baseline\":%.3f}\n",
+                   "\"hashes\":%zu,\"segments\":%u,\"frames_per_s\":%.1f,"
+                   "\"realtime\":%.2f,\"time_vs_baseline\":%.3f,"
+                   "\"cpu_vs_baseline\":%.3f}\n",
                    base, ref->width, ref->height, frames, seconds,
                    configs[c].name, configs[c].sph, configs[c].threads,
-                   configs[c].skip, runs, w, u, decoded, hashed, frames / w,
-                   seconds / w, w / base_wall, u / base_cpu);
+                   configs[c].skip, runs, w, u, decoded, hashed,
+                   info[c].segments, frames / w, seconds / w, w / base_wall,
+                   u / base_cpu);
             fprintf(stderr,
-                    "%-22.22s %-29s %7.3f %7.3f %8.1f %6.1f %6.2fx %7.2fx\n",
+                    "%-22.22s %-29s %7.3f %7.3f %8.1f %6.1f %6.2fx %7.2fx "
+                    "%5u\n",
                     c == 0 ? base : "", configs[c].name, w, u, frames / w,
-                    seconds / w, w / base_wall, u / base_cpu);
+                    seconds / w, w / base_wall, u / base_cpu,
+                    info[c].segments);
         }
         for (size_t c = 0; c < NCONF; c++)
             cordon_video_hashes_free(&info[c]);

@@ -20,14 +20,27 @@
  *   breaks the assumptions that makes safe (one frame per packet, unique
  *   and ordered timestamps) or turns out damaged after frames were skipped,
  *   the input is decoded again without skipping (WARN_REDECODED). The
- *   result is identical with skipping on or off, and for any thread count.
- * - With threads > 1 (the default uses every CPU) the calling thread runs
- *   the decoder while a pool of `threads` worker threads hashes sampled
- *   frames (decoded frames are handed over by reference, not copied; at
- *   most two per worker are in flight). FFmpeg's decoder gets frame threads
- *   from the same budget, fewer the more frames are hashed: with 2 threads
- *   and every frame hashed it decodes on one thread, since frame threading
- *   costs 30-50% more CPU and PDQ work already fills the second core. The
+ *   result is identical with skipping on or off, and for any thread count
+ *   (on damaged input FFmpeg's frame threads may conceal errors
+ *   differently from a single thread, so hashes of damaged frames can
+ *   differ there).
+ * - With threads > 1 (the default uses every CPU), H.264 in an indexed
+ *   container (MP4, MOV) is cut at its IDR keyframes and the stretches
+ *   between them are decoded side by side, each by its own single-threaded
+ *   decoder that also hashes its frames; the calling thread demuxes.
+ *   Stretches without a sampled frame are not decoded at all. Each stretch
+ *   checks that it produced one frame per packet; if not, or if the cuts
+ *   are not what the index said, the input is decoded again in order
+ *   (WARN_REDECODED). cordon_video_hashes_t.segments tells which way ran.
+ *   When there are too few IDR frames for that to pay (less than 1.5x
+ *   over one decoder, the longest stretch bounding it), and for other
+ *   codecs and containers, the calling thread runs one decoder while a
+ *   pool of `threads` worker threads hashes sampled frames (decoded frames
+ *   are handed over by reference, not copied; at most two per worker are
+ *   in flight). FFmpeg's decoder then gets frame threads from the same
+ *   budget, fewer the more frames are hashed: with 2 threads and every
+ *   frame hashed it decodes on one thread, since frame threading costs
+ *   30-50% more CPU and PDQ work already fills the second core. The
  *   calling thread blocks until the result is complete.
  * - Timestamps are frame_number / fps computed in single precision, as the
  *   reference does (not the container's presentation times). fps is the
@@ -132,6 +145,9 @@ typedef struct {
     uint64_t frame_count;    /* frames a full decode outputs */
     uint64_t frames_decoded; /* frames actually decoded */
     unsigned warnings;       /* CORDON_VIDEO_WARN_* bits */
+    /* Stretches between IDR frames that separate decoders took side by
+     * side (0: the input was decoded in one go). */
+    unsigned segments;
     char codec[32];          /* FFmpeg decoder name, e.g. "h264" */
     char container[32];      /* FFmpeg demuxer name, e.g. "mov,mp4,..." */
 } cordon_video_hashes_t;

@@ -1,5 +1,6 @@
 #include "cordon_cpu.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@
 /* 0 means "not detected yet"; a detected mask always has bit 31 set so that
  * an all-features-off mask is distinguishable from "unknown". */
 #define DETECTED (1u << 31)
-static volatile unsigned cached_mask;
+static _Atomic unsigned cached_mask;
 
 static unsigned detect_hw(void)
 {
@@ -57,19 +58,20 @@ static unsigned env_cap(void)
 
 unsigned cordon_cpu_features(void)
 {
-    unsigned m = cached_mask;
+    unsigned m = atomic_load_explicit(&cached_mask, memory_order_relaxed);
     if (m == 0) {
         /* Racing threads compute the same value; the store is idempotent. */
         m = (detect_hw() & env_cap()) | DETECTED;
-        cached_mask = m;
+        atomic_store_explicit(&cached_mask, m, memory_order_relaxed);
     }
     return m & ~DETECTED;
 }
 
 unsigned cordon_cpu_set_features(unsigned mask)
 {
-    cached_mask = (detect_hw() & mask) | DETECTED;
-    return cached_mask & ~DETECTED;
+    unsigned m = (detect_hw() & mask) | DETECTED;
+    atomic_store_explicit(&cached_mask, m, memory_order_relaxed);
+    return m & ~DETECTED;
 }
 
 const char *cordon_cpu_path_name(void)

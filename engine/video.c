@@ -111,6 +111,22 @@ static int64_t src_seek(void *opaque, int64_t off, int whence)
     return base + off;
 }
 
+/* Reads n bytes at offset off without moving the position the demuxer's
+ * reads go on from. Returns 0, or -1 when the bytes are not all there. */
+static int src_pread(src_t *s, int64_t off, uint8_t *dst, size_t n)
+{
+    if (off < 0)
+        return -1;
+    if (s->fp) {
+        ssize_t k = pread(fileno(s->fp), dst, n, (off_t)off);
+        return k >= 0 && (size_t)k == n ? 0 : -1;
+    }
+    if ((uint64_t)off > s->len || n > s->len - (size_t)off)
+        return -1;
+    memcpy(dst, s->buf + off, n);
+    return 0;
+}
+
 /* Demuxers such as HLS, DASH or concat open further URLs named inside the
  * input. For untrusted media that is a way to make us read local files or
  * reach the network, so every nested open is refused. */
@@ -271,6 +287,11 @@ typedef struct {
     size_t nkeys;
     uint64_t drop_until; /* packets before this decode position are dropped */
     int dropping;        /* the current stretch is being dropped */
+    /* Where the stretches decoded side by side start (decode positions,
+     * cuts[0] = 0); NULL when the input is decoded in one go. */
+    uint64_t *cuts;
+    size_t ncuts;
+    uint64_t seg_end; /* in a worker: where its stretch ends, else 0 */
 
     cordon_vpdq_frame_t *frames;
     dih_t *dih; /* parallel to frames when o->dihedral */
@@ -797,7 +818,9 @@ static int any_sampled(const vctx_t *v, uint64_t a, uint64_t b)
  * entirely: in MP4-indexed H.264, everything from x up to the next
  * keyframe k can go when no frame numbered in [x - margin, k) is sampled,
  * provided k turns out to be an IDR frame (checked when it arrives; if not,
- * the input is decoded again in full). Returns 1 to drop.
+ * the input is decoded again in full). A worker decoding one stretch on
+ * its own (seg_end set) may drop up to the stretch's end the same way:
+ * the next stretch starts at a checked IDR frame. Returns 1 to drop.
  */
 static int drop_stretch(vctx_t *v, const AVPacket *pkt, uint64_t x)
 {
@@ -805,18 +828,20 @@ static int drop_stretch(vctx_t *v, const AVPacket *pkt, uint64_t x)
     if (v->dropping && x < v->drop_until)
         return 1;
     v->dropping = 0;
-    if (!v->keys)
-        return 0;
-    const AVIndexEntry *e = avformat_index_get_entry(v->st, (int)x);
-    if (!e || e->timestamp != pkt->dts) {
-        /* The packets do not follow the index: stop using it. */
-        free(v->keys);
-        v->keys = NULL;
-        return 0;
+    uint64_t k = v->seg_end;
+    if (k == 0) {
+        if (!v->keys)
+            return 0;
+        const AVIndexEntry *e = avformat_index_get_entry(v->st, (int)x);
+        if (!e || e->timestamp != pkt->dts) {
+            /* The packets do not follow the index: stop using it. */
+            free(v->keys);
+            v->keys = NULL;
+            return 0;
+        }
+        if ((k = next_key(v, x)) == 0)
+            return 0;
     }
-    uint64_t k = next_key(v, x);
-    if (k == 0)
-        return 0;
     uint64_t m = reorder_margin(v);
     uint64_t a = x > m ? x - m : 0;
     if (any_sampled(v, a, k))
@@ -930,7 +955,7 @@ static int number_frame(vctx_t *v, const AVFrame *f, uint64_t *n)
 {
     if (v->mode != MODE_PLAIN) {
         int64_t p = f->pts;
-        int64_t m;
+        int64_t m = 0;
         int rc;
         if (p == AV_NOPTS_VALUE ||
             (v->last_pts != AV_NOPTS_VALUE && p <= v->last_pts)) {
@@ -1063,10 +1088,11 @@ static int ended_early(const vctx_t *v)
     return covered < 0.9 * declared && declared - covered > 1.0;
 }
 
-static int decode_all(vctx_t *v)
+/* Reads the next packet of the video stream into v->pkt: *got is 1 with a
+ * packet, 0 at the end of the input (a read error counts as truncation). */
+static int next_packet(vctx_t *v, int *got)
 {
-    int vi = v->st->index;
-    int rc = CORDON_OK;
+    *got = 0;
     for (;;) {
         int err = av_read_frame(v->fmt, v->pkt);
         if (err == AVERROR(EAGAIN))
@@ -1076,33 +1102,52 @@ static int decode_all(vctx_t *v)
                 return CORDON_ENOMEM;
             if (err != AVERROR_EOF)
                 v->warnings |= CORDON_VIDEO_WARN_TRUNCATED;
-            break;
+            return CORDON_OK;
         }
-        if (v->pkt->stream_index != vi) {
+        if (v->pkt->stream_index != v->st->index) {
             av_packet_unref(v->pkt);
             continue;
         }
-        int64_t ts = v->pkt->pts != AV_NOPTS_VALUE ? v->pkt->pts : v->pkt->dts;
-        if (ts != AV_NOPTS_VALUE) {
-            ts += v->pkt->duration > 0 ? v->pkt->duration : 0;
-            if (v->max_ts == AV_NOPTS_VALUE || ts > v->max_ts)
-                v->max_ts = ts;
-        }
-        if (v->pkt->flags & AV_PKT_FLAG_CORRUPT)
-            v->warnings |= CORDON_VIDEO_WARN_TRUNCATED;
-        if (v->o->max_bytes && v->fmt->pb &&
-            (uint64_t)avio_tell(v->fmt->pb) > v->o->max_bytes) {
-            av_packet_unref(v->pkt);
-            return CORDON_ELIMIT_BYTES;
-        }
-        int drop;
-        rc = note_packet(v, v->pkt, &drop);
-        if (rc == CORDON_OK && !drop)
-            rc = send_pkt(v, v->pkt);
+        break;
+    }
+    int64_t ts = v->pkt->pts != AV_NOPTS_VALUE ? v->pkt->pts : v->pkt->dts;
+    if (ts != AV_NOPTS_VALUE) {
+        ts += v->pkt->duration > 0 ? v->pkt->duration : 0;
+        if (v->max_ts == AV_NOPTS_VALUE || ts > v->max_ts)
+            v->max_ts = ts;
+    }
+    if (v->pkt->flags & AV_PKT_FLAG_CORRUPT)
+        v->warnings |= CORDON_VIDEO_WARN_TRUNCATED;
+    if (v->o->max_bytes && v->fmt->pb &&
+        (uint64_t)avio_tell(v->fmt->pb) > v->o->max_bytes) {
+        av_packet_unref(v->pkt);
+        return CORDON_ELIMIT_BYTES;
+    }
+    *got = 1;
+    return CORDON_OK;
+}
+
+/* Sends one demuxed packet to the decoder, unless it can be left out. */
+static int decode_packet(vctx_t *v, AVPacket *pkt)
+{
+    int drop;
+    int rc = note_packet(v, pkt, &drop);
+    if (rc == CORDON_OK && !drop)
+        rc = send_pkt(v, pkt);
+    return rc;
+}
+
+static int decode_all(vctx_t *v)
+{
+    int rc, got;
+    while ((rc = next_packet(v, &got)) == CORDON_OK && got) {
+        rc = decode_packet(v, v->pkt);
         av_packet_unref(v->pkt);
         if (rc)
             return rc;
     }
+    if (rc)
+        return rc;
     if ((rc = send_pkt(v, NULL)) != CORDON_OK)
         return rc;
     if ((rc = settle_all(v)) != CORDON_OK)
@@ -1185,7 +1230,7 @@ static double header_duration(const AVFormatContext *fmt, const AVStream *st)
     return 0;
 }
 
-static int open_decoder(vctx_t *v)
+static int open_decoder(vctx_t *v, int threads)
 {
     const AVCodecParameters *par = v->st->codecpar;
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
@@ -1197,7 +1242,7 @@ static int open_decoder(vctx_t *v)
     if (avcodec_parameters_to_context(v->cc, par) < 0)
         return CORDON_ENOMEM;
     v->cc->pkt_timebase = v->st->time_base;
-    v->cc->thread_count = decoder_threads(v->o, v->interval);
+    v->cc->thread_count = threads;
     v->cc->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     int err = avcodec_open2(v->cc, codec, NULL);
     if (err < 0)
@@ -1213,11 +1258,463 @@ static void vctx_free(vctx_t *v)
     free(v->dih);
     free(v->pend);
     free(v->keys);
+    free(v->cuts);
     hasher_free(&v->inline_h);
     av_frame_free(&v->frame);
     av_packet_free(&v->pkt);
     avcodec_free_context(&v->cc);
     memset(v, 0, sizeof *v);
+}
+
+/* ---- Stretches between IDR frames, decoded side by side ---------------- */
+
+/*
+ * An H.264 IDR frame cuts a stream in two: no frame after it in decode
+ * order refers to one before it, and every frame before it is output
+ * before it. With an index that lists every packet (MP4), the stretches
+ * between IDR keyframes are therefore independent: several single-threaded
+ * decoders can take one each, and a stretch starting at decode position a
+ * outputs frames a, a+1, ... of a full decode, provided every packet is
+ * one frame. Each stretch checks that on its own (frames accounted for ==
+ * packets), and any doubt decodes the input again in order. This scales
+ * better than FFmpeg's frame threads, which cost 30-50 % more CPU for a
+ * 1.2-1.3x gain on 2 threads (measured on H.264 at 480p..1080p); a
+ * stretch with no sampled frame is not decoded at all.
+ *
+ * The calling thread demuxes and hands each stretch's packets to an idle
+ * worker (packets are moved, not copied); at most SEG_QUEUE_BYTES of them
+ * wait per worker, so a huge stretch degrades to demuxing and decoding in
+ * step rather than buffering the file.
+ */
+#define SEG_QUEUE_BYTES (32u << 20)
+/* Stretches checked for an IDR frame in the index before decoding: a few
+ * small reads per keyframe. More keyframes than this: the plan uses the
+ * first ones only and the rest decode as part of the last stretch. */
+#define SEG_MAX 4096
+/* Splitting must promise at least this speed-up over one decoder (the
+ * longest stretch bounds it), else FFmpeg's frame threads do better. */
+#define SEG_MIN_GAIN 1.5
+
+/* Whether a packet stored at e (an MP4 sample of length-prefixed NAL units
+ * of ls bytes) starts an IDR picture: its first slice is NAL type 5. Reads
+ * only the NAL headers. */
+static int stored_idr(src_t *src, const AVIndexEntry *e, int ls)
+{
+    int64_t off = 0;
+    for (int i = 0; i < 64 && off + ls + 1 <= e->size; i++) {
+        uint8_t h[5];
+        if (src_pread(src, e->pos + off, h, (size_t)ls + 1))
+            return 0;
+        uint32_t len = 0;
+        for (int j = 0; j < ls; j++)
+            len = len << 8 | h[j];
+        int t = h[ls] & 0x1F;
+        if (t >= 1 && t <= 5)
+            return t == 5;
+        off += ls + (int64_t)len;
+    }
+    return 0;
+}
+
+/*
+ * Plans the stretches: v->cuts[i] is the decode position where stretch i
+ * starts (cuts[0] = 0), from the index's keyframes that are IDR frames.
+ * Returns 1 when decoding them side by side is worth it, 0 otherwise (or a
+ * negative error).
+ */
+static int plan_segments(vctx_t *v, src_t *src, int nthreads)
+{
+    const AVCodecParameters *par = v->st->codecpar;
+    if (!v->keys || v->nkeys < 2 || nthreads < 2 ||
+        par->codec_id != AV_CODEC_ID_H264 || par->extradata_size < 7 ||
+        par->extradata[0] != 1)
+        return 0;
+    int ls = (par->extradata[4] & 3) + 1;
+    size_t nk = v->nkeys < SEG_MAX ? v->nkeys : SEG_MAX;
+    uint64_t *cuts = malloc((nk + 1) * sizeof *cuts);
+    if (!cuts)
+        return CORDON_ENOMEM;
+    size_t n = 0;
+    cuts[n++] = 0;
+    for (size_t i = 0; i < nk; i++) {
+        uint64_t k = v->keys[i];
+        const AVIndexEntry *e = avformat_index_get_entry(v->st, (int)k);
+        if (k > 0 && e && e->pos >= 0 && e->size > 0 &&
+            stored_idr(src, e, ls))
+            cuts[n++] = k;
+    }
+    /* The work each stretch costs, roughly its length if it is decoded. */
+    uint64_t total = (uint64_t)v->st->nb_frames, sum = 0, longest = 0;
+    size_t busy = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = cuts[i], b = i + 1 < n ? cuts[i + 1] : total;
+        if (v->o->skip_unsampled && !any_sampled(v, a, b))
+            continue;
+        sum += b - a;
+        longest = b - a > longest ? b - a : longest;
+        busy++;
+    }
+    double bound = (double)sum / nthreads;
+    double span = (double)longest > bound ? (double)longest : bound;
+    if (busy < 2 || (double)sum / span < SEG_MIN_GAIN) {
+        free(cuts);
+        return 0;
+    }
+    v->cuts = cuts;
+    v->ncuts = n;
+    return 1;
+}
+
+typedef struct segs segs_t;
+
+/* One worker: its own decoder and numbering state, and the stretch in
+ * hand. Fields below `busy` are shared, under segs_t.mu. */
+typedef struct {
+    segs_t *s;
+    pthread_t tid;
+    int started;
+    vctx_t v;
+    int busy;        /* a stretch is assigned */
+    uint64_t start;  /* its first decode position */
+    uint64_t npkts;  /* packets queued for it so far */
+    int complete;    /* all of them are queued */
+    AVPacket **q;    /* ring of capacity qcap */
+    size_t qcap, qhead, qlen, qbytes;
+} segw_t;
+
+struct segs {
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work; /* packets queued, a stretch completed, stop */
+    pthread_cond_t cv_free; /* queue space, an idle worker, an error */
+    int err;                /* first error (or RESTART) of any worker */
+    int stop;
+    segw_t *w;
+    int nw;
+};
+
+/* Ends a stretch: flushes the decoder, checks that every packet was one
+ * frame, and readies the decoder for the next stretch. */
+static int seg_finish(vctx_t *w, uint64_t start, uint64_t npkts)
+{
+    int rc = send_pkt(w, NULL);
+    if (rc == CORDON_OK)
+        rc = settle_all(w);
+    if (rc == CORDON_OK && w->next - start != npkts)
+        rc = RESTART;
+    avcodec_flush_buffers(w->cc);
+    return rc;
+}
+
+static void *seg_worker(void *arg)
+{
+    segw_t *w = arg;
+    segs_t *s = w->s;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->stop && !(w->busy && (w->qlen || w->complete)))
+            pthread_cond_wait(&s->cv_work, &s->mu);
+        if (s->stop)
+            break;
+        int rc;
+        if (w->qlen) {
+            AVPacket *p = w->q[w->qhead];
+            w->qhead = (w->qhead + 1) % w->qcap;
+            w->qlen--;
+            w->qbytes -= (size_t)p->size;
+            pthread_cond_signal(&s->cv_free);
+            pthread_mutex_unlock(&s->mu);
+            rc = decode_packet(&w->v, p);
+            av_packet_free(&p);
+            pthread_mutex_lock(&s->mu);
+        } else {
+            uint64_t start = w->start, n = w->npkts;
+            pthread_mutex_unlock(&s->mu);
+            rc = seg_finish(&w->v, start, n);
+            pthread_mutex_lock(&s->mu);
+            w->busy = 0;
+            pthread_cond_signal(&s->cv_free);
+        }
+        if (rc) {
+            if (!s->err)
+                s->err = rc;
+            s->stop = 1;
+            pthread_cond_broadcast(&s->cv_work);
+            pthread_cond_signal(&s->cv_free);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Queues v->pkt for w, waiting while its queue is full. */
+static int seg_push(segs_t *s, segw_t *w, AVPacket *pkt)
+{
+    AVPacket *p = av_packet_alloc();
+    if (!p)
+        return CORDON_ENOMEM;
+    av_packet_move_ref(p, pkt);
+    pthread_mutex_lock(&s->mu);
+    while (!s->err && w->qlen && w->qbytes + (size_t)p->size > SEG_QUEUE_BYTES)
+        pthread_cond_wait(&s->cv_free, &s->mu);
+    int rc = s->err;
+    if (rc == CORDON_OK && w->qlen == w->qcap) {
+        size_t nc = w->qcap ? w->qcap * 2 : 256;
+        AVPacket **q = malloc(nc * sizeof *q);
+        if (!q)
+            rc = CORDON_ENOMEM;
+        else {
+            for (size_t i = 0; i < w->qlen; i++)
+                q[i] = w->q[(w->qhead + i) % w->qcap];
+            free(w->q);
+            w->q = q;
+            w->qcap = nc;
+            w->qhead = 0;
+        }
+    }
+    if (rc == CORDON_OK) {
+        w->q[(w->qhead + w->qlen) % w->qcap] = p;
+        w->qlen++;
+        w->qbytes += (size_t)p->size;
+        w->npkts++;
+        pthread_cond_broadcast(&s->cv_work);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rc)
+        av_packet_free(&p);
+    return rc;
+}
+
+/* Waits for an idle worker and gives it the stretch [start, end) of decode
+ * positions (its state is reset here: an idle worker does not touch
+ * it). Returns the first error of any worker. */
+static int seg_take(segs_t *s, uint64_t start, uint64_t end, segw_t **out)
+{
+    pthread_mutex_lock(&s->mu);
+    segw_t *w = NULL;
+    while (!s->err && !w) {
+        for (int i = 0; i < s->nw && !w; i++)
+            if (!s->w[i].busy)
+                w = &s->w[i];
+        if (!w)
+            pthread_cond_wait(&s->cv_free, &s->mu);
+    }
+    int rc = s->err;
+    if (rc == CORDON_OK) {
+        w->v.npend = 0;
+        w->v.last_pts = AV_NOPTS_VALUE;
+        w->v.next = start;
+        w->v.packets = start;
+        w->v.seg_end = end;
+        w->v.dropping = 0;
+        w->start = start;
+        w->npkts = 0;
+        w->complete = 0;
+        w->busy = 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    *out = rc == CORDON_OK ? w : NULL;
+    return rc;
+}
+
+/* Marks w's stretch complete (w may be NULL) and returns the first error. */
+static int seg_close(segs_t *s, segw_t *w)
+{
+    pthread_mutex_lock(&s->mu);
+    if (w) {
+        w->complete = 1;
+        pthread_cond_broadcast(&s->cv_work);
+    }
+    int rc = s->err;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Waits until every worker is idle; returns the first error. */
+static int seg_wait(segs_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        int busy = 0;
+        for (int i = 0; i < s->nw; i++)
+            busy |= s->w[i].busy;
+        if (s->err || !busy)
+            break;
+        pthread_cond_wait(&s->cv_free, &s->mu);
+    }
+    int rc = s->err;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Appends the workers' frames to v's output in frame order (each worker's
+ * own list is in order: it took its stretches in order). */
+static int seg_merge(vctx_t *v, segs_t *s)
+{
+    size_t total = 0;
+    for (int i = 0; i < s->nw; i++)
+        total += s->w[i].v.count;
+    if (total == 0)
+        return CORDON_OK;
+    v->frames = malloc(total * sizeof *v->frames);
+    if (!v->frames)
+        return CORDON_ENOMEM;
+    v->cap = total;
+    if (v->o->dihedral && !(v->dih = malloc(total * sizeof *v->dih)))
+        return CORDON_ENOMEM;
+    size_t *at = calloc((size_t)s->nw, sizeof *at);
+    if (!at)
+        return CORDON_ENOMEM;
+    for (size_t k = 0; k < total; k++) {
+        int best = -1;
+        for (int i = 0; i < s->nw; i++) {
+            const vctx_t *w = &s->w[i].v;
+            if (at[i] < w->count &&
+                (best < 0 || w->frames[at[i]].frame_number <
+                                 s->w[best].v.frames[at[best]].frame_number))
+                best = i;
+        }
+        const vctx_t *w = &s->w[best].v;
+        v->frames[k] = w->frames[at[best]];
+        if (v->dih)
+            memcpy(v->dih[k], w->dih[at[best]], sizeof v->dih[k]);
+        at[best]++;
+    }
+    free(at);
+    v->count = total;
+    return CORDON_OK;
+}
+
+/* Stops and joins the workers; after it their state can be read. */
+static void seg_stop(segs_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_broadcast(&s->cv_work);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->nw; i++)
+        if (s->w[i].started) {
+            pthread_join(s->w[i].tid, NULL);
+            s->w[i].started = 0;
+        }
+}
+
+static void segs_free(segs_t *s)
+{
+    seg_stop(s);
+    for (int i = 0; i < s->nw; i++) {
+        segw_t *w = &s->w[i];
+        for (size_t j = 0; j < w->qlen; j++)
+            av_packet_free(&w->q[(w->qhead + j) % w->qcap]);
+        free(w->q);
+        vctx_free(&w->v);
+    }
+    pthread_cond_destroy(&s->cv_free);
+    pthread_cond_destroy(&s->cv_work);
+    pthread_mutex_destroy(&s->mu);
+    free(s->w);
+}
+
+static int seg_start_workers(vctx_t *v, segs_t *s, int nthreads)
+{
+    s->w = calloc((size_t)nthreads, sizeof *s->w);
+    if (!s->w)
+        return CORDON_ENOMEM;
+    for (int i = 0; i < nthreads; i++) {
+        segw_t *w = &s->w[i];
+        s->nw++;
+        w->s = s;
+        w->v.o = v->o;
+        w->v.fmt = v->fmt;
+        w->v.st = v->st;
+        w->v.fps = v->fps;
+        w->v.interval = v->interval;
+        w->v.mode = v->mode;
+        w->v.last_pts = AV_NOPTS_VALUE;
+        w->v.max_ts = AV_NOPTS_VALUE;
+        int rc = open_decoder(&w->v, 1);
+        if (rc)
+            return rc;
+        if (!(w->v.frame = av_frame_alloc()))
+            return CORDON_ENOMEM;
+        if (pthread_create(&w->tid, NULL, seg_worker, w) != 0)
+            return CORDON_ENOMEM;
+        w->started = 1;
+    }
+    return CORDON_OK;
+}
+
+/* Checks packet x (in v->pkt) against the plan and, where a stretch
+ * starts, completes the previous one and finds a worker for the new one
+ * (none if the stretch holds no sampled frame). */
+static int seg_route(vctx_t *v, segs_t *s, uint64_t x, size_t *si,
+                     segw_t **cur)
+{
+    int rc = check_frame_limits(v, x);
+    if (rc)
+        return rc;
+    const AVIndexEntry *e = avformat_index_get_entry(v->st, (int)x);
+    if (!e || e->timestamp != v->pkt->dts)
+        return RESTART;
+    if (x > 0) {
+        if (*si + 1 >= v->ncuts || x != v->cuts[*si + 1])
+            return CORDON_OK;
+        (*si)++;
+        if (!(v->pkt->flags & AV_PKT_FLAG_KEY) ||
+            !has_idr(v->st->codecpar, v->pkt->data, v->pkt->size))
+            return RESTART;
+    }
+    if ((rc = seg_close(s, *cur)) != CORDON_OK)
+        return rc;
+    *cur = NULL;
+    uint64_t end =
+        *si + 1 < v->ncuts ? v->cuts[*si + 1] : (uint64_t)v->st->nb_frames;
+    if (v->o->skip_unsampled && !any_sampled(v, x, end))
+        return CORDON_OK;
+    return seg_take(s, x, end, cur);
+}
+
+/*
+ * Demuxes the input and decodes the planned stretches on up to nthreads
+ * workers. The packets must follow the index (each one's decode time is
+ * checked) and each cut must be an IDR keyframe (checked on the packet);
+ * otherwise RESTART.
+ */
+static int decode_segments(vctx_t *v, int nthreads)
+{
+    segs_t s;
+    memset(&s, 0, sizeof s);
+    if (pthread_mutex_init(&s.mu, NULL) != 0)
+        return CORDON_ENOMEM;
+    pthread_cond_init(&s.cv_work, NULL);
+    pthread_cond_init(&s.cv_free, NULL);
+    int rc = seg_start_workers(
+        v, &s, nthreads < (int)v->ncuts ? nthreads : (int)v->ncuts);
+    segw_t *cur = NULL;
+    size_t si = 0;
+    int got;
+    while (rc == CORDON_OK && (rc = next_packet(v, &got)) == CORDON_OK && got) {
+        rc = seg_route(v, &s, v->packets++, &si, &cur);
+        if (rc == CORDON_OK && cur)
+            rc = seg_push(&s, cur, v->pkt);
+        av_packet_unref(v->pkt);
+    }
+    if (rc == CORDON_OK)
+        rc = seg_close(&s, cur);
+    if (rc == CORDON_OK)
+        rc = seg_wait(&s);
+    seg_stop(&s);
+    v->next = v->packets;
+    for (int i = 0; i < s.nw; i++) {
+        v->decoded += s.w[i].v.decoded;
+        v->warnings |= s.w[i].v.warnings;
+    }
+    if (rc == CORDON_OK)
+        rc = seg_merge(v, &s);
+    if (rc == CORDON_OK && ended_early(v))
+        v->warnings |= CORDON_VIDEO_WARN_TRUNCATED;
+    segs_free(&s);
+    return rc;
 }
 
 /* One complete attempt over the input. allow_skip 0 decodes every frame. */
@@ -1274,8 +1771,6 @@ static int hash_once(src_t *src, const cordon_video_opts_t *o, int allow_skip,
     if (per >= INT_MAX)
         v.interval = INT_MAX;
 
-    if ((rc = open_decoder(&v)) != CORDON_OK)
-        goto fail;
     v.pkt = av_packet_alloc();
     v.frame = av_frame_alloc();
     if (!v.pkt || !v.frame) {
@@ -1284,22 +1779,34 @@ static int hash_once(src_t *src, const cordon_video_opts_t *o, int allow_skip,
     }
     /* Only H.264 is known here to drop non-reference frames cleanly with
      * one frame per packet; interlaced field pairs may span packets. */
-    v.mode = MODE_PLAIN;
-    if (allow_skip && o->skip_unsampled && v.interval > 1 &&
-        par->codec_id == AV_CODEC_ID_H264 &&
-        (par->field_order == AV_FIELD_PROGRESSIVE ||
-         par->field_order == AV_FIELD_UNKNOWN))
-        v.mode = MODE_TRACK;
-    if (v.mode == MODE_TRACK && (rc = load_keys(&v)) != CORDON_OK)
-        goto fail;
+    int h264 = par->codec_id == AV_CODEC_ID_H264 &&
+               (par->field_order == AV_FIELD_PROGRESSIVE ||
+                par->field_order == AV_FIELD_UNKNOWN);
     int nthreads = total_threads(o);
-    if (nthreads > 1 && (rc = pool_create(nthreads, v.fps, &v.frames, &v.dih,
-                                          &v.pool)) != CORDON_OK)
+    v.mode = MODE_PLAIN;
+    if (allow_skip && o->skip_unsampled && v.interval > 1 && h264)
+        v.mode = MODE_TRACK;
+    if ((v.mode == MODE_TRACK || (allow_skip && h264 && nthreads > 1)) &&
+        (rc = load_keys(&v)) != CORDON_OK)
         goto fail;
-
-    rc = decode_all(&v);
-    if (rc == CORDON_OK && v.pool)
-        rc = pool_wait(v.pool);
+    int split = allow_skip && h264 ? plan_segments(&v, src, nthreads) : 0;
+    if (split < 0) {
+        rc = split;
+        goto fail;
+    }
+    if (split) {
+        rc = decode_segments(&v, nthreads);
+    } else {
+        if ((rc = open_decoder(&v, decoder_threads(o, v.interval))) !=
+            CORDON_OK)
+            goto fail;
+        if (nthreads > 1 && (rc = pool_create(nthreads, v.fps, &v.frames,
+                                              &v.dih, &v.pool)) != CORDON_OK)
+            goto fail;
+        rc = decode_all(&v);
+        if (rc == CORDON_OK && v.pool)
+            rc = pool_wait(v.pool);
+    }
     if (rc)
         goto fail;
     if (v.count == 0) {
@@ -1325,7 +1832,9 @@ static int hash_once(src_t *src, const cordon_video_opts_t *o, int allow_skip,
     out->frame_count = v.next;
     out->frames_decoded = v.decoded;
     out->warnings = v.warnings;
-    snprintf(out->codec, sizeof out->codec, "%s", v.cc->codec->name);
+    out->segments = split ? (unsigned)v.ncuts : 0;
+    const AVCodec *dec = avcodec_find_decoder(par->codec_id);
+    snprintf(out->codec, sizeof out->codec, "%s", dec ? dec->name : "");
     snprintf(out->container, sizeof out->container, "%s", fmt->iformat->name);
     rc = CORDON_OK;
 fail:

@@ -297,6 +297,71 @@ TEST(threads_and_dihedral_do_not_change_hashes)
     }
 }
 
+/* The stretches between IDR frames, decoded side by side by separate
+ * decoders, give exactly what one decoder gives: for every frame, for
+ * sampling with and without frame skipping, with more workers than
+ * stretches, and from memory (the IDR check reads the index's samples). */
+TEST(stretches_side_by_side_equal_one_decoder)
+{
+    static const double sphs[] = {0, 1, 1.5, 4};
+    const int vids[] = {CHAIR, DOOR};
+    size_t len;
+    uint8_t *buf = tu_read_file(video_path(CHAIR), &len);
+    REQUIRE(buf);
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < sizeof sphs / sizeof sphs[0]; i++)
+            for (int skip = 0; skip < 2; skip++) {
+                cordon_video_opts_t o;
+                cordon_video_opts_default(&o);
+                o.seconds_per_hash = sphs[i];
+                o.skip_unsampled = skip;
+                o.threads = 1;
+                cordon_video_hashes_t one, two, three, mem;
+                REQUIRE(cordon_video_hash_file(video_path(vids[k]), &o,
+                                               &one) == CORDON_OK);
+                CHECK_EQ(one.segments, 0);
+                o.threads = 2;
+                REQUIRE(cordon_video_hash_file(video_path(vids[k]), &o,
+                                               &two) == CORDON_OK);
+                o.threads = 3;
+                REQUIRE(cordon_video_hash_file(video_path(vids[k]), &o,
+                                               &three) == CORDON_OK);
+                /* chair: an IDR frame every 2 s; doorknob: two stretches
+                 * of 2 s. At 4 s with skipping, chair's odd stretches and
+                 * doorknob's second hold no sampled frame and are not
+                 * decoded, which leaves doorknob nothing to split. */
+                unsigned want = vids[k] == CHAIR             ? 10u
+                                : skip && sphs[i] == 4 ? 0u
+                                                             : 2u;
+                CHECK_EQ(two.segments, want);
+                CHECK_EQ(three.segments, two.segments);
+                CHECK_EQ(two.warnings, 0);
+                CHECK(same_frames(one.frames, one.count, two.frames,
+                                  two.count));
+                CHECK(same_frames(one.frames, one.count, three.frames,
+                                  three.count));
+                CHECK_EQ(two.frame_count, one.frame_count);
+                CHECK_EQ(three.frame_count, one.frame_count);
+                if (skip && sphs[i] > 0)
+                    CHECK_LT(two.frames_decoded, two.frame_count);
+                else
+                    CHECK_EQ(two.frames_decoded, two.frame_count);
+                if (vids[k] == CHAIR) {
+                    o.threads = 2;
+                    REQUIRE(cordon_video_hash_buffer(buf, len, &o, &mem) ==
+                            CORDON_OK);
+                    CHECK_EQ(mem.segments, 10u);
+                    CHECK(same_frames(one.frames, one.count, mem.frames,
+                                      mem.count));
+                    cordon_video_hashes_free(&mem);
+                }
+                cordon_video_hashes_free(&one);
+                cordon_video_hashes_free(&two);
+                cordon_video_hashes_free(&three);
+            }
+    free(buf);
+}
+
 /* ---- Damaged and hostile input ----------------------------------------- */
 
 TEST(truncated_stream_gives_prefix_and_warning)
@@ -365,6 +430,25 @@ TEST(corrupt_packets_give_hashes_and_warning)
     for (size_t i = 0; i < h.count; i++)
         CHECK_EQ(h.frames[i].frame_number % 30, 0);
     cordon_video_hashes_free(&h);
+    /* Damage inside a stretch decoded side by side sends the input back
+     * to one decoder: one thread and two give the same frames. (Only with
+     * every frame hashed, where that decoder runs on one thread: FFmpeg's
+     * frame threads conceal damage differently from a single thread.) */
+    {
+        cordon_video_hashes_t t[2];
+        for (int k = 0; k < 2; k++) {
+            cordon_video_opts_default(&o);
+            o.seconds_per_hash = 0;
+            o.threads = k + 1;
+            REQUIRE(cordon_video_hash_buffer(buf, len, &o, &t[k]) ==
+                    CORDON_OK);
+            CHECK(t[k].warnings & CORDON_VIDEO_WARN_CORRUPT);
+        }
+        CHECK(same_frames(t[0].frames, t[0].count, t[1].frames, t[1].count));
+        CHECK_EQ(t[0].frame_count, t[1].frame_count);
+        cordon_video_hashes_free(&t[0]);
+        cordon_video_hashes_free(&t[1]);
+    }
     free(buf);
 }
 
@@ -872,6 +956,7 @@ int main(int argc, char **argv)
     RUN(sampling_one_per_second_uses_the_formula);
     RUN(buffer_input_equals_file_input);
     RUN(threads_and_dihedral_do_not_change_hashes);
+    RUN(stretches_side_by_side_equal_one_decoder);
     RUN(truncated_stream_gives_prefix_and_warning);
     RUN(corrupt_packets_give_hashes_and_warning);
     RUN(non_video_inputs_are_clear_errors);

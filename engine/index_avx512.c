@@ -90,20 +90,32 @@ size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
                                     uint32_t nb, int f, int l, uint32_t H,
                                     uint32_t qfp, int rr, uint32_t *out)
 {
-    if (f < 1 || f > 32)
+    if (f < 1 || f > 32 || nb > 4096)
         return cordon__efilter_body(data, boff, nb, f, l, H, qfp, rr, out);
     const uint8_t *p = data + (boff >> 3);
     unsigned b0 = (unsigned)(boff & 7);
-    uint16_t pidx[32];
-    uint64_t psh[8];
-    for (unsigned u = 0; u < 8; u++) {
-        unsigned st = b0 + u * (unsigned)f;
-        for (unsigned j = 0; j < 4; j++)
-            pidx[4 * u + j] = (uint16_t)((st >> 4) + j);
-        psh[u] = st & 15;
-    }
-    const __m512i idxv = _mm512_loadu_si512(pidx);
-    const __m512i shv = _mm512_loadu_si512(psh);
+    /* 16-bit lane i fetches word ((b0 + (i / 4) * f) >> 4) + i % 4; 64-bit
+     * lane u then shifts by (b0 + u * f) & 15. */
+    static const uint16_t u16t[32] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                      2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5,
+                                      5, 5, 6, 6, 6, 6, 7, 7, 7, 7};
+    static const uint16_t j16t[32] = {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2,
+                                      3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1,
+                                      2, 3, 0, 1, 2, 3, 0, 1, 2, 3};
+    const __m512i u16 = _mm512_loadu_si512(u16t);
+    const __m512i j16 = _mm512_loadu_si512(j16t);
+    const __m512i idxv = _mm512_add_epi16(
+        _mm512_srli_epi16(
+            _mm512_add_epi16(_mm512_set1_epi16((short)b0),
+                             _mm512_mullo_epi16(u16, _mm512_set1_epi16(
+                                                         (short)f))),
+            4),
+        j16);
+    const __m512i u64v = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i shv = _mm512_and_si512(
+        _mm512_add_epi64(_mm512_set1_epi64(b0),
+                         _mm512_mul_epu32(u64v, _mm512_set1_epi64(f))),
+        _mm512_set1_epi64(15));
     const __m512i fmask = _mm512_set1_epi64((long long)((1ull << f) - 1));
     const __m512i qv = _mm512_set1_epi64(qfp), rv = _mm512_set1_epi64(rr);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -122,7 +134,29 @@ size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
             m += (size_t)__builtin_popcount(k);
         }
     }
-    cordon__ef_pages(data, boff, nb, f, l, H, out, m);
+    if (!m)
+        return 0;
+    /* Positions of the unary ones up to the last survivor's, 16 bits at a
+     * time: entry j's high part is then ones[j] - j. */
+    uint32_t ones[4096 + 16];
+    uint64_t u0 = boff + (uint64_t)nb * (unsigned)f;
+    uint32_t last = out[m - 1], cnt = 0;
+    const __m512i lane16 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                             11, 12, 13, 14, 15);
+    for (uint32_t c = 0; cnt <= last; c += 16) {
+        __mmask16 bits = (__mmask16)cordon__bits57(data, u0 + c);
+        _mm512_mask_compressstoreu_epi32(
+            ones + cnt, bits,
+            _mm512_add_epi32(lane16, _mm512_set1_epi32((int)c)));
+        cnt += (uint32_t)__builtin_popcount(bits);
+    }
+    uint64_t l0 = u0 + nb + H, lmask = (1ull << l) - 1;
+    for (size_t i = 0; i < m; i++) {
+        uint32_t jj = out[i];
+        uint64_t low = cordon__bits57(data, l0 + (uint64_t)jj * (unsigned)l) &
+                       lmask;
+        out[i] = (uint32_t)(((uint64_t)(ones[jj] - jj) << l) | low);
+    }
     return m;
 }
 

@@ -212,7 +212,7 @@ int main(int argc, char **argv)
                "core); dih_wall/s is the wall clock\n"
                "# ids: %s\n",
                cordon_cpu_path_name(), t, nqueries, reps, nqueries / 20,
-               wide ? "above 2^32 (42 bits per record beyond the 22 the "
+               wide ? "above 2^32 (43 bits per record beyond the 21 the "
                       "hash carries at 10M)"
                     : "0..n-1 (2 bits per record beyond the 22 the hash "
                       "carries at 10M)");

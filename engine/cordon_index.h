@@ -29,7 +29,7 @@
  *   method or on the SIMD path.
  * - Memory at 10 million entries is about 64 bytes per entry when the ids
  *   are below 2^24 (about 65 with 32-bit ids, 69 with 64-bit ones): the
- *   32-byte hash, which also carries the low 22 bits of the id in place of
+ *   32-byte hash, which also carries the low 21 bits of the id in place of
  *   hash bits its position implies, the rest of the id bit-packed, 10
  *   secondary tables of about 24 bits per entry (Elias-Fano coded) and 2
  *   bytes of directory per bucket. Fewer bytes (opts.entry_bits,

@@ -214,7 +214,7 @@ int main(int argc, char **argv)
                cordon_cpu_path_name(), t, nqueries, reps, nqueries / 20,
                wide ? "above 2^32 (43 bits per record beyond the 21 the "
                       "hash carries at 10M)"
-                    : "0..n-1 (2 bits per record beyond the 22 the hash "
+                    : "0..n-1 (3 bits per record beyond the 21 the hash "
                       "carries at 10M)");
     if (!json)
         printf("%-9s %-9s %7s %6s %4s %9s %8s %8s %8s %8s %6s %6s %6s\n",

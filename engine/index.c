@@ -1711,7 +1711,8 @@ static int run_visits(query_t *qr, const uint64_t *vis, size_t nv,
                 continue;
             }
             const table_t *t = &idx->tab[ti];
-            if (grow((void **)&s->surv, &s->capsurv, h - l, sizeof *s->surv))
+            if (grow((void **)&s->surv, &s->capsurv, h - l + 8,
+                     sizeof *s->surv))
                 return CORDON_ENOMEM;
             uint32_t qk = qkey[v * MAX_SUB + ti];
             uint32_t qfp = qk & (uint32_t)((1ull << t->fbits) - 1);

@@ -129,8 +129,11 @@ size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
         if (nb - g < 8)
             k &= (__mmask8)(0xffu >> (8 - (nb - g)));
         if (k) {
+            /* Compress in a register, then a plain store: the memory
+             * form of vpcompressd is microcoded on AMD cores. */
             __m256i js = _mm256_add_epi32(lane, _mm256_set1_epi32((int)g));
-            _mm256_mask_compressstoreu_epi32(out + m, k, js);
+            _mm256_storeu_si256((__m256i *)(void *)(out + m),
+                                _mm256_maskz_compress_epi32(k, js));
             m += (size_t)__builtin_popcount(k);
         }
     }
@@ -145,9 +148,10 @@ size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
                                              11, 12, 13, 14, 15);
     for (uint32_t c = 0; cnt <= last; c += 16) {
         __mmask16 bits = (__mmask16)cordon__bits57(data, u0 + c);
-        _mm512_mask_compressstoreu_epi32(
-            ones + cnt, bits,
-            _mm512_add_epi32(lane16, _mm512_set1_epi32((int)c)));
+        _mm512_storeu_si512(
+            ones + cnt,
+            _mm512_maskz_compress_epi32(
+                bits, _mm512_add_epi32(lane16, _mm512_set1_epi32((int)c))));
         cnt += (uint32_t)__builtin_popcount(bits);
     }
     uint64_t l0 = u0 + nb + H, lmask = (1ull << l) - 1;

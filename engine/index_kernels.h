@@ -25,9 +25,9 @@
 /* Most query hashes a scan kernel compares at once. */
 #define CORDON_INDEX_KERNEL_MAX_Q 8
 
-/* Secondary-table entries are 16..32 bits wide, and the packed array is
- * followed by this many readable padding bytes so that kernels may load
- * whole vectors past the last entry. */
+/* The secondary tables' bit streams are followed by this many readable
+ * padding bytes so that kernels may load whole vectors past a bucket's
+ * end. */
 #define CORDON_INDEX_ENT_PAD 64
 
 /* Distance marker of a staged hit whose distance the caller must still

@@ -212,8 +212,10 @@ int main(int argc, char **argv)
                "core); dih_wall/s is the wall clock\n"
                "# ids: %s\n",
                cordon_cpu_path_name(), t, nqueries, reps, nqueries / 20,
-               wide ? "above 2^32 (stored in 8 bytes)"
-                    : "0..n-1 (stored in 4 bytes)");
+               wide ? "above 2^32 (43 bits per record beyond the 21 the "
+                      "hash carries at 10M)"
+                    : "0..n-1 (3 bits per record beyond the 21 the hash "
+                      "carries at 10M)");
     if (!json)
         printf("%-9s %-9s %7s %6s %4s %9s %8s %8s %8s %8s %6s %6s %6s\n",
                "size", "data", "build_s", "B/hash", "subs", "single/s", "dih/s",

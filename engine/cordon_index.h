@@ -15,7 +15,7 @@
  *   unindexed tail that every query scans; removals from the indexed part
  *   only mark the entry dead. When the tail outgrows its limit (or a quarter
  *   of the entries are dead) the modifying call that crossed the limit
- *   rebuilds the index, which takes O(N) time (3 to 6 s per 10 million
+ *   rebuilds the index, which takes O(N) time (2 to 4 s per 10 million
  *   entries on one core) while the caller holds the write lock. Call
  *   cordon_index_compact() at a quiet moment to choose when that happens.
  * - The index is a set of (hash, id) pairs: one hash may be stored under
@@ -27,12 +27,14 @@
  * - Queries with a large threshold degrade gracefully to a linear SIMD scan;
  *   the query picks the cheaper method itself. Results never depend on the
  *   method or on the SIMD path.
- * - Memory at 10 million entries is about 75 bytes per entry when every id
- *   fits in 32 bits (ids are then stored in 4 bytes) and 79 otherwise: the
- *   32-byte hash, the id, 10 secondary tables of 28-bit entries and the
- *   directories. Fewer
- *   bytes (opts.entry_bits, opts.substrings) cost query speed; see
- *   benchmarks/index.md. cordon_index_memory() reports the exact figure.
+ * - Memory at 10 million entries is about 64 bytes per entry when the ids
+ *   are below 2^24 (about 65 with 32-bit ids, 69 with 64-bit ones): the
+ *   32-byte hash, which also carries the low 21 bits of the id in place of
+ *   hash bits its position implies, the rest of the id bit-packed, 10
+ *   secondary tables of about 24 bits per entry (Elias-Fano coded) and 2
+ *   bytes of directory per bucket. Fewer bytes (opts.entry_bits,
+ *   opts.substrings) cost query speed; see benchmarks/index.md.
+ *   cordon_index_memory() reports the exact figure.
  * - Multi-index hashing pays off from about a million entries (10x faster
  *   than the scan for single queries at 1 million, 30x at 10 million);
  *   below that, hashes fit in cache and the scan is as fast.
@@ -64,10 +66,12 @@ typedef struct {
      * of entries at each rebuild (11 from a million entries up). Each
      * substring but the first costs one table entry per hash. */
     int substrings;
-    /* Bits per secondary-table entry, 16..32; 0 = automatic (pages of two
-     * records: 28 bits at 10 million entries). Narrower entries point at
-     * larger pages of records, so the index shrinks and queries slow down
-     * (24 bits: 4 bytes per hash less, about half the speed). */
+    /* Page size of the secondary tables, as the bits an entry would take
+     * uncompressed, 16..32; 0 = automatic (pages of two records, about 24
+     * bits per entry at 10 million entries). Each bit below 28 doubles the
+     * records an entry points at (up to 64), saving about a bit per entry
+     * and table and slowing queries; 28 means pages of two, 29 and more
+     * single records. */
     int entry_bits;
     /* Most entries in the unindexed tail before the next add rebuilds the
      * index; 0 = automatic (N/128, clamped to 4096..65536). */
@@ -106,7 +110,7 @@ CORDON_API int cordon_index_add(cordon_index_t *idx,
 
 /**
  * Adds many entries and rebuilds the index once, which is far faster than
- * adding them one by one (3 to 6 s per 10 million on one core).
+ * adding them one by one (2 to 4 s per 10 million on one core).
  *
  * @param hashes, ids  n entries; only read.
  * @param flags        n flag bytes, or NULL for all zero.
@@ -159,7 +163,7 @@ typedef struct {
     size_t tail;        /* entries in the unindexed tail */
     size_t memory;      /* as cordon_index_memory() */
     int substrings;     /* multi-index substrings; 0 = scan only */
-    int entry_bits;     /* bits per secondary-table entry */
+    int entry_bits;     /* bits per secondary-table entry (average) */
     int page_records;   /* records a secondary entry points at */
     int primary_bits;   /* directory bits of the primary table */
     int secondary_bits; /* directory bits of the secondary tables */

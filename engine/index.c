@@ -5,15 +5,23 @@
  * Layout. The indexed part keeps its records (hash, id, flags) in one array
  * sorted by the top bits of substring 0; that array is the primary table, so
  * substring 0 costs no extra memory and its candidates are verified where
- * they lie. Substrings 1..k-1 each have a secondary table: entries sorted by
- * the substring's top bits (the directory), each entry packing the
- * substring's remaining bits (the fingerprint) and the number of the page of
- * records it belongs to. A page is 2^pshift consecutive records: two by
- * default, one cache line, so that a page costs what a record would while
- * its number takes a bit less (28-bit entries at 10 million records).
+ * they lie. Since a record's primary bucket is implied by its position,
+ * those directory bits of the stored hash hold the low bits of its id
+ * instead (the rest of the id, when wider, sits in a packed side array):
+ * distances are computed with those bits masked and completed from the
+ * bucket number, which a visit knows and a binary search over the directory
+ * recovers otherwise. Substrings 1..k-1 each have a secondary table: a
+ * directory over the substring's top bits and, per bucket, the remaining
+ * bits of each entry's substring (the fingerprint) and the page of records
+ * it belongs to, Elias-Fano coded (index_kernels.h describes the stream). A
+ * page is 2^pshift consecutive records: two by default, one cache line.
  *
  * Memory. The big arrays are 2 MiB aligned and advised to use huge pages,
- * since queries touch them at random. Ids take 4 bytes while they fit.
+ * since queries touch them at random; the secondary tables share one such
+ * block. Directories keep 2 bytes per bucket (a 16-bit offset from a 32-bit
+ * base per 64 buckets). At 10 million records: 32-byte hashes, 3 bits of id
+ * (ids below 2^24), 10 tables of about 24 bits per entry, 0.7 bytes of
+ * directories: 63.6 bytes per record.
  *
  * Speed. A query is a stream of random memory accesses (directory buckets,
  * then pages), so the query pipelines fetch a chunk of them ahead of use;
@@ -48,7 +56,10 @@
 #define TAIL_MAX 65536
 /* Batch sizes of the query pipeline. */
 #define VISIT_CHUNK 1024
-#define TASK_FLUSH 4096
+/* Verification tasks run one batch (CORDON__VERIFY_BATCH) at a time,
+ * between bucket visits, so that their misses overlap the visits' work:
+ * measured about 7% faster at 10M than batches of 4096. */
+#define TASK_FLUSH CORDON__VERIFY_BATCH
 #define SCAN_CHUNK 8192
 /* Effective cost of a random memory access for the planner, in ns. */
 #define RA_NS 60.0
@@ -56,14 +67,26 @@
 #define VISIT_PIPE 64
 #define PF_MAX_BYTES 512
 
+/* A directory: 2^bits + 1 rising offsets. The compact form keeps a 32-bit
+ * base per 64 buckets and a 16-bit offset from it per bucket; it is used
+ * whenever every group of 64 buckets spans fewer than 65536 entries, i.e.
+ * unless some buckets are enormous. */
+typedef struct {
+    uint32_t *full; /* [nb + 1], or NULL in the compact form */
+    uint32_t *base; /* [(nb >> 6) + 1] */
+    uint16_t *off;  /* [nb + 1] */
+    size_t nb;
+} dir_t;
+
 typedef struct {
     uint16_t bit;  /* first bit of the substring */
     uint8_t width; /* substring bits, <= 32 */
     uint8_t dbits; /* directory bits: the substring's top bits */
     uint8_t fbits; /* fingerprint bits following them (secondary tables) */
-    uint32_t *dir; /* 2^dbits + 1 offsets into the records or entries */
-    uint8_t *ent;  /* packed entries (secondary tables only) */
-    size_t ent_bytes;
+    uint8_t lbits; /* Elias-Fano low bits of a page (secondary tables) */
+    uint32_t hz;   /* Elias-Fano high parts per bucket (secondary tables) */
+    dir_t dir;
+    uint8_t *data; /* bucket streams, inside idx->sec (secondary tables) */
 } table_t;
 
 struct cordon_index {
@@ -72,16 +95,20 @@ struct cordon_index {
     size_t n;      /* records, dead ones included */
     size_t nalloc; /* records the arrays were allocated for */
     size_t ndead;
-    cordon_hash256_t *hash; /* [n], 64-byte aligned, primary-table order */
-    /* Ids take 4 bytes each while every id fits in 32 bits (the usual case:
-     * database row numbers), else 8. */
-    uint64_t *id64; /* [n], or NULL when id32 is used */
-    uint32_t *id32; /* [n], or NULL when id64 is used */
+    /* [n], 64-byte aligned, primary-table order; bits [ipos, ipos + ibits)
+     * of word 0 hold the low bits of the id, not of the hash. */
+    cordon_hash256_t *hash;
+    int ibits, ipos;
+    uint64_t m0;    /* word-0 mask of the hash bits proper */
+    int xbits;      /* id bits above ibits, packed per record in idhi */
+    uint8_t *idhi;  /* [n * xbits bits], or NULL when xbits is 0 */
     uint8_t *flags; /* [n], or NULL while every flag is zero */
     uint64_t *dead; /* bitmap of removed records, or NULL */
     int nsub;       /* substrings with tables; 1 = primary only */
-    int ebits, pbits, pshift;
+    int pshift;
     table_t tab[MAX_SUB];
+    uint8_t *sec; /* every secondary table's bucket streams */
+    size_t sec_bytes;
     /* The tail: recent adds, unsorted, scanned by every query. */
     size_t tn, tcap;
     cordon_hash256_t *thash;
@@ -124,11 +151,6 @@ static inline uint64_t sub_key(const cordon_hash256_t *h, unsigned bit,
     return v & ((1ull << width) - 1);
 }
 
-static inline uint64_t rec_id(const cordon_index_t *idx, size_t r)
-{
-    return idx->id32 ? idx->id32[r] : idx->id64[r];
-}
-
 static inline uint32_t primary_bucket(const cordon_index_t *idx,
                                       const cordon_hash256_t *h)
 {
@@ -143,11 +165,76 @@ static inline uint64_t load64(const uint8_t *p)
     return v;
 }
 
+/* ORs v (< 2^57) into a zeroed bit stream at bitpos. */
 static inline void or_bits(uint8_t *base, uint64_t bitpos, uint64_t v)
 {
     uint8_t *p = base + (bitpos >> 3);
     uint64_t x = load64(p) | (v << (bitpos & 7));
     memcpy(p, &x, 8);
+}
+
+/* Reads w <= 64 bits at bitpos (the stream has 8 readable bytes past it). */
+static inline uint64_t get_bits(const uint8_t *base, uint64_t bitpos, int w)
+{
+    if (w <= 32)
+        return cordon__bits57(base, bitpos) & ((1ull << w) - 1);
+    uint64_t lo = cordon__bits57(base, bitpos) & 0xffffffffu;
+    uint64_t hi = cordon__bits57(base, bitpos + 32) &
+                  (w == 64 ? 0xffffffffu : (1ull << (w - 32)) - 1);
+    return lo | hi << 32;
+}
+
+static inline void put_bits(uint8_t *base, uint64_t bitpos, uint64_t v, int w)
+{
+    if (w > 32) {
+        or_bits(base, bitpos, v & 0xffffffffu);
+        or_bits(base, bitpos + 32, v >> 32);
+    } else if (w > 0) {
+        or_bits(base, bitpos, v);
+    }
+}
+
+static inline uint32_t dir_get(const dir_t *d, size_t b)
+{
+    return d->full ? d->full[b] : d->base[b >> 6] + d->off[b];
+}
+
+/* The id of indexed record r. */
+static inline uint64_t rec_id(const cordon_index_t *idx, size_t r)
+{
+    uint64_t lo = idx->ibits ? (idx->hash[r].w[0] >> idx->ipos) &
+                                   ((1ull << idx->ibits) - 1)
+                             : 0;
+    if (!idx->xbits)
+        return lo;
+    return lo | get_bits(idx->idhi, (uint64_t)r * (unsigned)idx->xbits,
+                         idx->xbits)
+                    << idx->ibits;
+}
+
+/* The primary bucket holding indexed record r: a binary search. */
+static size_t rec_bucket(const cordon_index_t *idx, size_t r)
+{
+    const dir_t *d = &idx->tab[0].dir;
+    size_t lo = 0, hi = d->nb; /* dir[lo] <= r < dir[hi] */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (dir_get(d, mid) <= r)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The stored hash of indexed record r, its directory bits restored. */
+static inline void rec_hash(const cordon_index_t *idx, size_t r,
+                            cordon_hash256_t *h)
+{
+    *h = idx->hash[r];
+    if (idx->ibits)
+        h->w[0] = (h->w[0] & idx->m0) |
+                  ((uint64_t)rec_bucket(idx, r) << idx->ipos);
 }
 
 static int ceil_log2(size_t n)
@@ -223,15 +310,23 @@ static int grow(void **p, size_t *cap, size_t need, size_t esz)
 /* ------------------------------------------------------------------------ */
 /* Kernels: scalar versions and the one dispatch point                       */
 
+static inline int masked_distance(const cordon_hash256_t *a,
+                                  const cordon_hash256_t *b, uint64_t m0)
+{
+    return popcount64((a->w[0] ^ b->w[0]) & m0) +
+           popcount64(a->w[1] ^ b->w[1]) + popcount64(a->w[2] ^ b->w[2]) +
+           popcount64(a->w[3] ^ b->w[3]);
+}
+
 size_t cordon__index_scan_scalar(const cordon_hash256_t *recs, size_t n,
                                  const cordon_hash256_t *q, int nq, int t,
-                                 uint32_t base, uint64_t *out)
+                                 uint64_t m0, uint32_t base, uint64_t *out)
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        int best = hash_distance(&recs[i], &q[0]), bv = 0;
+        int best = masked_distance(&recs[i], &q[0], m0), bv = 0;
         for (int v = 1; v < nq; v++) {
-            int d = hash_distance(&recs[i], &q[v]);
+            int d = masked_distance(&recs[i], &q[v], m0);
             if (d < best) {
                 best = d;
                 bv = v;
@@ -243,27 +338,19 @@ size_t cordon__index_scan_scalar(const cordon_hash256_t *recs, size_t n,
     return m;
 }
 
-size_t cordon__index_filter_scalar(const uint8_t *ent, size_t lo, size_t hi,
-                                   int ebits, int pbits, uint32_t qfp, int rr,
-                                   uint32_t *out)
+size_t cordon__index_efilter_scalar(const uint8_t *data, uint64_t boff,
+                                    uint32_t nb, int f, int l, uint32_t H,
+                                    uint32_t qfp, int rr, uint32_t *out)
 {
-    size_t m = 0;
-    uint64_t emask = (1ull << ebits) - 1, pmask = (1ull << pbits) - 1;
-    uint64_t pos = (uint64_t)lo * (unsigned)ebits;
-    for (size_t j = lo; j < hi; j++, pos += (unsigned)ebits) {
-        uint64_t x = (load64(ent + (pos >> 3)) >> (pos & 7)) & emask;
-        if (popcount64((x >> pbits) ^ qfp) <= rr)
-            out[m++] = (uint32_t)(x & pmask);
-    }
-    return m;
+    return cordon__efilter_body(data, boff, nb, f, l, H, qfp, rr, out);
 }
 
 size_t cordon__index_verify_scalar(const cordon_hash256_t *recs,
                                    const uint64_t *tasks, size_t ntasks,
                                    const cordon_hash256_t *q, int t,
-                                   uint64_t *out)
+                                   uint64_t m0, uint64_t *out)
 {
-    return cordon__verify_body(recs, tasks, ntasks, q, t, out, 16,
+    return cordon__verify_body(recs, tasks, ntasks, q, t, m0, out, 16,
                                cordon__index_scan_scalar);
 }
 
@@ -293,15 +380,17 @@ static cordon__scan_fn pick_scan(void)
     return cordon__index_scan_scalar;
 }
 
-static cordon__filter_fn pick_filter(void)
+static cordon__efilter_fn pick_filter(void)
 {
     unsigned f = cordon_cpu_features();
 #if defined(__x86_64__)
     if (f & CORDON_CPU_AVX512)
-        return cordon__index_filter_avx512;
+        return cordon__index_efilter_avx512;
+    if (f & CORDON_CPU_AVX2)
+        return cordon__index_efilter_avx2;
 #endif
     (void)f;
-    return cordon__index_filter_scalar;
+    return cordon__index_efilter_scalar;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -339,29 +428,77 @@ int cordon_index_create(const cordon_index_opts_t *opts, cordon_index_t **out)
     if (!idx)
         return CORDON_ENOMEM;
     idx->opts = o;
+    idx->m0 = ~0ull;
     *out = idx;
     return CORDON_OK;
 }
 
+static void dir_free(dir_t *d)
+{
+    free(d->full);
+    free(d->base);
+    free(d->off);
+    memset(d, 0, sizeof *d);
+}
+
+static size_t dir_bytes(const dir_t *d)
+{
+    if (d->full)
+        return alloc_size((d->nb + 1) * sizeof *d->full);
+    if (d->off)
+        return alloc_size((d->nb + 1) * sizeof *d->off) +
+               alloc_size(((d->nb >> 6) + 1) * sizeof *d->base);
+    return 0;
+}
+
+/* Takes over full[0..nb] and converts it to the compact form if it fits
+ * (and memory allows; the full form works as well). */
+static void dir_set(dir_t *d, uint32_t *full, size_t nb)
+{
+    d->nb = nb;
+    d->full = full;
+    for (size_t g = 0; g <= (nb >> 6); g++) {
+        size_t last = (g << 6) + 63 < nb ? (g << 6) + 63 : nb;
+        if (full[last] - full[g << 6] > 65535)
+            return;
+    }
+    uint32_t *base = xaligned(((nb >> 6) + 1) * sizeof *base);
+    uint16_t *off = xaligned((nb + 1) * sizeof *off);
+    if (!base || !off) {
+        free(base);
+        free(off);
+        return;
+    }
+    for (size_t g = 0; g <= (nb >> 6); g++)
+        base[g] = full[g << 6];
+    for (size_t b = 0; b <= nb; b++)
+        off[b] = (uint16_t)(full[b] - base[b >> 6]);
+    free(full);
+    d->full = NULL;
+    d->base = base;
+    d->off = off;
+}
+
 static void free_indexed(cordon_index_t *idx)
 {
-    for (int i = 0; i < MAX_SUB; i++) {
-        free(idx->tab[i].dir);
-        free(idx->tab[i].ent);
-    }
+    for (int i = 0; i < MAX_SUB; i++)
+        dir_free(&idx->tab[i].dir);
     memset(idx->tab, 0, sizeof idx->tab);
+    free(idx->sec);
     free(idx->hash);
-    free(idx->id64);
-    free(idx->id32);
+    free(idx->idhi);
     free(idx->flags);
     free(idx->dead);
+    idx->sec = NULL;
+    idx->sec_bytes = 0;
     idx->hash = NULL;
-    idx->id64 = NULL;
-    idx->id32 = NULL;
+    idx->idhi = NULL;
     idx->flags = NULL;
     idx->dead = NULL;
     idx->n = idx->ndead = 0;
     idx->nsub = 0;
+    idx->ibits = idx->ipos = idx->xbits = 0;
+    idx->m0 = ~0ull;
 }
 
 void cordon_index_free(cordon_index_t *idx)
@@ -380,8 +517,8 @@ void cordon_index_free(cordon_index_t *idx)
 
 typedef struct {
     int nsub; /* 1 = primary only */
-    int ebits, pbits, pshift;
-    table_t tab[MAX_SUB]; /* bit, width, dbits, fbits only */
+    int pshift;
+    table_t tab[MAX_SUB]; /* bit, width, dbits, fbits, lbits, hz only */
 } geom_t;
 
 static int auto_substrings(size_t n)
@@ -402,49 +539,78 @@ static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
     int k = idx->opts.substrings ? idx->opts.substrings : auto_substrings(n);
     if (n < MIH_MIN_RECORDS)
         k = MIN_SUB; /* only the primary table is built */
-    for (int i = 0, bit = 0; i < k; i++) {
-        int w = 256 / k + (i < 256 % k ? 1 : 0);
-        g->tab[i].bit = (uint16_t)bit;
-        g->tab[i].width = (uint8_t)w;
-        bit += w;
+    int w[MAX_SUB];
+    if (!idx->opts.substrings && n >= MIH_MIN_RECORDS && k == 11) {
+        /* The automatic layout. A table costs about its substring width +
+         * log2(pages) - log2(records) + 2 bits per entry, and chance
+         * candidates (entries whose substring lies within the radius) fall
+         * by half per bit of an r = 2 table but double per bit taken from
+         * the last, r = 1 table (at T = 31). So the last substring gets 20
+         * bits, which pays for three 24-bit ones among the others: 2,700
+         * chance candidates per query hash at 10 million records instead of
+         * 3,000, for the same memory. The primary's 26 bits cost none. */
+        w[0] = 26;
+        w[k - 1] = 20;
+        int rest = 256 - w[0] - w[k - 1], mid = k - 2;
+        for (int i = 1; i < k - 1; i++)
+            w[i] = rest / mid + (i - 1 < rest % mid ? 1 : 0);
+    } else {
+        /* Equal widths; the primary substring takes the leftover bits (at
+         * most k - 1 more, <= 32): they cost no memory, only verification. */
+        int ws = 256 / k;
+        w[0] = 256 - (k - 1) * ws;
+        for (int i = 1; i < k; i++)
+            w[i] = ws;
     }
-    /* Primary buckets of 2 to 4 records (1 or 2 cache lines): its records
-     * are whole 32-byte hashes, so a visit to a bucket of 16 read 8 lines.
-     * The directory then costs about 1.7 bytes per record; at 10 million
-     * records dihedral queries measured 25% faster than with buckets of
-     * about 10 records and a 0.4-byte directory. */
-    g->tab[0].dbits = (uint8_t)clampi(lg - 2, 0, g->tab[0].width);
+    for (int i = 0, bit = 0; i < k; i++) {
+        g->tab[i].bit = (uint16_t)bit;
+        g->tab[i].width = (uint8_t)w[i];
+        bit += w[i];
+    }
+    /* Primary buckets of 4 to 8 records (2 or 3 cache lines, read as one
+     * stretch): its records are whole 32-byte hashes, so a visit to a
+     * bucket of 16 reads 8 lines. At 10 million records buckets of about
+     * 10 records measured 25% slower, and buckets of 2.4 no faster than
+     * these while their directory cost 0.4 bytes per hash more. The
+     * directory bits also hold id bits. */
+    g->tab[0].dbits = (uint8_t)clampi(lg - 3, 0, w[0]);
+    g->pshift = 0;
     if (n < MIH_MIN_RECORDS) {
         g->nsub = 1;
         return;
     }
     g->nsub = k;
-    /* Secondary buckets of about 64 entries (some 200 bytes): fewer would
-     * mean more buckets to visit, more would mean more bytes per visit. */
-    int ds = clampi(lg - 6, 1, g->tab[k - 1].width);
-    int fmax = g->tab[k - 1].width - ds;
-    int f, p;
-    if (idx->opts.entry_bits) {
-        /* A fixed width: keep pages at 8 records or fewer if the width
-         * allows, and give the rest to the fingerprint. */
-        int e = idx->opts.entry_bits;
-        f = clampi(e - (lg - 3), 0, fmax);
-        p = e - f < lg ? e - f : lg;
-    } else {
-        /* Pages of two records, one cache line: a survivor then costs as
-         * much as an exact reference, for one bit less per entry. */
-        f = fmax;
-        p = lg - 1;
-        if (f + p > 32)
-            f = 32 - p;
-    }
-    g->ebits = f + p;
-    g->pbits = p;
-    g->pshift = lg - p;
+    /* Pages of two records (one cache line) unless entry_bits asks for
+     * fewer bits: each bit below 28 doubles the page. */
+    int ps = idx->opts.entry_bits ? clampi(29 - idx->opts.entry_bits, 0, 6) : 1;
+    g->pshift = ps;
+    size_t npages = ((n - 1) >> ps) + 1;
     for (int i = 1; i < k; i++) {
+        /* Secondary buckets of about 128 entries (some 400 bytes, read as
+         * one stretch): fewer buckets would mean more to visit, more would
+         * mean more bytes per visit; the directory costs 2 bytes per
+         * bucket. (The bits per entry do not depend on the split between
+         * directory and fingerprint: Elias-Fano's low bits take up the
+         * difference.) */
+        int ds = clampi(lg - 7, 1, w[i]);
+        /* Elias-Fano: low bits of about log2(pages per entry of a
+         * bucket). */
+        double per = (double)npages * (double)((size_t)1 << ds) / (double)n;
+        int l = 0;
+        while (l < 31 && (double)(1ull << (l + 1)) <= per)
+            l++;
         g->tab[i].dbits = (uint8_t)ds;
-        g->tab[i].fbits = (uint8_t)f;
+        g->tab[i].fbits = (uint8_t)(w[i] - ds);
+        g->tab[i].lbits = (uint8_t)l;
+        g->tab[i].hz = (uint32_t)(((npages - 1) >> l) + 1);
     }
+}
+
+/* Bit offset of bucket b's stream in a secondary table, from its first
+ * entry number s. */
+static inline uint64_t bucket_bit(const table_t *t, uint64_t s, uint64_t b)
+{
+    return s * (unsigned)(t->fbits + t->lbits + 1) + b * t->hz;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -453,7 +619,9 @@ static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
 typedef struct {
     const cordon_hash256_t *hash;
     const uint64_t *id;
-    const uint32_t *id32; /* used instead of id when not NULL */
+    /* When not NULL, the source is this index's indexed part (hash and id
+     * are then unused: its records are unpacked). */
+    const cordon_index_t *packed;
     const uint8_t *flags; /* NULL = zero */
     const uint64_t *dead; /* NULL = none dead */
     size_t n;
@@ -602,56 +770,101 @@ static size_t sort_dedupe(cordon_hash256_t *h, uint64_t *id, uint8_t *fl,
     return out;
 }
 
-/* Builds the secondary table t over the final records; tmp holds n words. */
-static int build_secondary(cordon_index_t *idx, const geom_t *g, table_t *t,
-                           uint64_t *tmp)
+/* Builds the secondary table t over the final records into its stream
+ * (zeroed, already placed in idx->sec); tmp holds n words. */
+static int build_secondary(cordon_index_t *idx, table_t *t, uint64_t *tmp)
 {
     size_t nb = (size_t)1 << t->dbits;
     uint32_t *cur = NULL;
-    t->dir = xcalloc((nb + 1) * sizeof *t->dir);
-    t->ent_bytes =
-        ((uint64_t)idx->n * (unsigned)g->ebits + 7) / 8 + CORDON_INDEX_ENT_PAD;
-    t->ent = xcalloc(t->ent_bytes);
+    uint32_t *dir = xcalloc((nb + 1) * sizeof *dir);
     int hb = t->dbits < RADIX_HI ? t->dbits : RADIX_HI, lb = t->dbits - hb;
     size_t nh = (size_t)1 << hb;
     cur = malloc(((size_t)1 << lb) * sizeof *cur);
-    if (!t->dir || !t->ent || !cur)
+    if (!dir || !cur)
         goto fail;
-    unsigned sh = t->width - t->dbits, fsh = sh - t->fbits;
-    uint64_t fmask = (1ull << t->fbits) - 1;
+    unsigned f = t->fbits, l = t->lbits, ps = (unsigned)idx->pshift;
+    uint32_t fmask = (uint32_t)((1ull << f) - 1), lmask = (1u << l) - 1;
     for (size_t r = 0; r < idx->n; r++)
-        t->dir[(sub_key(&idx->hash[r], t->bit, t->width) >> sh) + 1]++;
+        dir[(sub_key(&idx->hash[r], t->bit, t->width) >> f) + 1]++;
     for (size_t b = 0; b < nb; b++)
-        t->dir[b + 1] += t->dir[b];
-    /* Pass 1: (bucket, entry) pairs into 256 partitions, in record order. */
+        dir[b + 1] += dir[b];
+    /* Pass 1: (key, record) pairs into 256 partitions, in record order. */
     uint32_t hcur[(1 << RADIX_HI) + 1];
     for (size_t h = 0; h < nh; h++)
-        hcur[h] = t->dir[h << lb];
+        hcur[h] = dir[h << lb];
     for (size_t r = 0; r < idx->n; r++) {
-        uint32_t key = sub_key(&idx->hash[r], t->bit, t->width);
-        uint32_t b = key >> sh;
-        uint64_t e = (((key >> fsh) & fmask) << g->pbits) | (r >> g->pshift);
-        tmp[hcur[b >> lb]++] = ((uint64_t)b << 32) | e;
+        uint32_t key = (uint32_t)sub_key(&idx->hash[r], t->bit, t->width);
+        tmp[hcur[(key >> f) >> lb]++] = ((uint64_t)key << 32) | r;
     }
-    /* Pass 2: each partition's entries land in an L2-sized stretch. */
+    /* Pass 2: each partition's buckets are written in an L2-sized stretch
+     * of the stream; records stay in order, so pages rise in a bucket. */
     for (size_t h = 0; h < nh; h++) {
-        size_t lo = t->dir[h << lb], hi = t->dir[(h + 1) << lb];
-        memcpy(cur, &t->dir[h << lb], ((size_t)1 << lb) * sizeof *cur);
+        size_t lo = dir[h << lb], hi = dir[(h + 1) << lb];
+        memcpy(cur, &dir[h << lb], ((size_t)1 << lb) * sizeof *cur);
         for (size_t j = lo; j < hi; j++) {
-            uint32_t b = (uint32_t)(tmp[j] >> 32) & (((uint32_t)1 << lb) - 1);
-            or_bits(t->ent, (uint64_t)cur[b]++ * (unsigned)g->ebits,
-                    (uint32_t)tmp[j]);
+            uint32_t key = (uint32_t)(tmp[j] >> 32), r = (uint32_t)tmp[j];
+            uint32_t b = key >> f;
+            uint32_t s0 = dir[b], cnt = dir[b + 1] - s0;
+            uint32_t e = cur[b & (((uint32_t)1 << lb) - 1)]++ - s0;
+            uint64_t bo = bucket_bit(t, s0, b);
+            uint32_t page = r >> ps;
+            if (f)
+                or_bits(t->data, bo + (uint64_t)e * f, key & fmask);
+            uint64_t u0 = bo + (uint64_t)cnt * f;
+            or_bits(t->data, u0 + e + (page >> l), 1);
+            if (l)
+                or_bits(t->data, u0 + cnt + t->hz + (uint64_t)e * l,
+                        page & lmask);
         }
     }
     free(cur);
+    dir_set(&t->dir, dir, nb);
     return CORDON_OK;
 fail:
     free(cur);
-    free(t->ent);
-    free(t->dir);
-    t->ent = NULL;
-    t->dir = NULL;
+    free(dir);
     return CORDON_ENOMEM;
+}
+
+/* Bytes of table t's stream over n records, rounded to a cache line. */
+static size_t table_bytes(const table_t *t, size_t n)
+{
+    uint64_t bits = bucket_bit(t, n, (uint64_t)1 << t->dbits);
+    return (size_t)((bits + 511) / 512 * 64);
+}
+
+/* Copies the live records of a source into the gathering arrays. */
+static size_t gather(const source_t *src, cordon_hash256_t *gh, uint64_t *gid,
+                     uint8_t *gfl)
+{
+    size_t m = 0;
+    const cordon_index_t *p = src->packed;
+    if (p) {
+        const dir_t *d = &p->tab[0].dir;
+        for (size_t b = 0; b < d->nb; b++) {
+            for (size_t r = dir_get(d, b); r < dir_get(d, b + 1); r++) {
+                if (src->dead && (src->dead[r >> 6] >> (r & 63)) & 1)
+                    continue;
+                gh[m] = p->hash[r];
+                if (p->ibits)
+                    gh[m].w[0] = (gh[m].w[0] & p->m0) |
+                                 ((uint64_t)b << p->ipos);
+                gid[m] = rec_id(p, r);
+                gfl[m] = src->flags ? src->flags[r] : 0;
+                m++;
+            }
+        }
+        return m;
+    }
+    for (size_t i = 0; i < src->n; i++) {
+        if (src->dead && (src->dead[i >> 6] >> (i & 63)) & 1)
+            continue;
+        gh[m] = src->hash[i];
+        gid[m] = src->id[i];
+        gfl[m] = src->flags ? src->flags[i] : 0;
+        m++;
+    }
+    return m;
 }
 
 /*
@@ -670,7 +883,7 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
         if (src[s].n) {
             nonempty++;
             only = &src[s];
-            clean &= !src[s].dead && !src[s].id32;
+            clean &= !src[s].dead && !src[s].packed;
         }
     }
     if (total > CORDON_INDEX_MAX_ENTRIES)
@@ -683,6 +896,7 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
     uint64_t *gid = NULL, *tmp = NULL;
     uint8_t *gfl = NULL, *fl = NULL;
     uint32_t *key = NULL, *perm = NULL, *idxbuf = NULL;
+    uint64_t *id64 = NULL;
     const cordon_hash256_t *ih;
     const uint64_t *iid;
     const uint8_t *ifl;
@@ -701,16 +915,8 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
         gfl = xaligned(total);
         if (!gh || !gid || !gfl)
             goto fail;
-        for (int s = 0; s < nsrc; s++) {
-            for (size_t i = 0; i < src[s].n; i++) {
-                if (src[s].dead && (src[s].dead[i >> 6] >> (i & 63)) & 1)
-                    continue;
-                gh[m] = src[s].hash[i];
-                gid[m] = src[s].id32 ? src[s].id32[i] : src[s].id[i];
-                gfl[m] = src[s].flags ? src[s].flags[i] : 0;
-                m++;
-            }
-        }
+        for (int s = 0; s < nsrc; s++)
+            m += gather(&src[s], gh + m, gid + m, gfl + m);
         ih = gh;
         iid = gid;
         ifl = gfl;
@@ -720,73 +926,90 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
     choose_geom(idx, m, &g);
     memcpy(nw.tab, g.tab, sizeof nw.tab);
     nw.nsub = g.nsub;
-    nw.ebits = g.ebits;
-    nw.pbits = g.pbits;
     nw.pshift = g.pshift;
 
     /* Order the records by primary bucket. */
     table_t *t0 = &nw.tab[0];
     size_t nb = (size_t)1 << t0->dbits;
     unsigned sh0 = t0->width - t0->dbits;
+    uint32_t *pdir = NULL;
     key = xaligned(m * sizeof *key);
     perm = xaligned(m * sizeof *perm);
     tmp = xaligned(m * sizeof *tmp);
-    t0->dir = xcalloc((nb + 1) * sizeof *t0->dir);
+    pdir = xcalloc((nb + 1) * sizeof *pdir);
+    t0->dir.full = pdir; /* freed with nw on failure */
+    t0->dir.nb = nb;
     nw.hash = xaligned(m * sizeof *nw.hash);
-    nw.id64 = xaligned(m * sizeof *nw.id64);
+    id64 = xaligned(m * sizeof *id64);
     fl = xaligned(m);
-    if (!key || !perm || !tmp || !t0->dir || !nw.hash || !nw.id64 || !fl)
+    if (!key || !perm || !tmp || !pdir || !nw.hash || !id64 || !fl)
         goto fail;
     for (size_t i = 0; i < m; i++)
         key[i] = sub_key(&ih[i], t0->bit, t0->width) >> sh0;
-    radix_perm(key, m, t0->dbits, tmp, perm, t0->dir);
+    radix_perm(key, m, t0->dbits, tmp, perm, pdir);
     free(key);
     key = NULL;
     for (size_t j = 0; j < m; j++) {
         if (j + 16 < m)
             __builtin_prefetch(&ih[perm[j + 16]]);
         nw.hash[j] = ih[perm[j]];
-        nw.id64[j] = iid[perm[j]];
+        id64[j] = iid[perm[j]];
         fl[j] = ifl ? ifl[perm[j]] : 0;
     }
     /* Sort and deduplicate inside each bucket, compacting as we go. */
     size_t maxb = 0;
     for (size_t b = 0; b < nb; b++)
-        if (t0->dir[b + 1] - t0->dir[b] > maxb)
-            maxb = t0->dir[b + 1] - t0->dir[b];
+        if (pdir[b + 1] - pdir[b] > maxb)
+            maxb = pdir[b + 1] - pdir[b];
     idxbuf = malloc((maxb ? maxb : 1) * sizeof *idxbuf);
     if (!idxbuf)
         goto fail;
     size_t out = 0;
     for (size_t b = 0; b < nb; b++) {
-        size_t lo = t0->dir[b], hi = t0->dir[b + 1];
-        size_t end = sort_dedupe(nw.hash, nw.id64, fl, perm, lo, hi, idxbuf);
-        t0->dir[b] = (uint32_t)out;
+        size_t lo = pdir[b], hi = pdir[b + 1];
+        size_t end = sort_dedupe(nw.hash, id64, fl, perm, lo, hi, idxbuf);
+        pdir[b] = (uint32_t)out;
         if (out != lo) {
             memmove(&nw.hash[out], &nw.hash[lo], (end - lo) * sizeof *nw.hash);
-            memmove(&nw.id64[out], &nw.id64[lo], (end - lo) * sizeof *nw.id64);
+            memmove(&id64[out], &id64[lo], (end - lo) * sizeof *id64);
             memmove(&fl[out], &fl[lo], end - lo);
         }
         out += end - lo;
     }
-    t0->dir[nb] = (uint32_t)out;
+    pdir[nb] = (uint32_t)out;
     nw.n = out;
     free(idxbuf);
     idxbuf = NULL;
     free(perm);
     perm = NULL;
+    /* Ids: the low ibits in place of the directory bits of the hash, the
+     * rest packed in as few bits as the largest id needs. */
     uint64_t maxid = 0;
     for (size_t r = 0; r < out; r++)
-        maxid = nw.id64[r] > maxid ? nw.id64[r] : maxid;
-    if (maxid <= UINT32_MAX) {
-        nw.id32 = xaligned(out * sizeof *nw.id32);
-        if (!nw.id32)
+        maxid = id64[r] > maxid ? id64[r] : maxid;
+    int idbits = 0;
+    while (idbits < 64 && (maxid >> idbits))
+        idbits++;
+    nw.ibits = t0->dbits;
+    nw.ipos = t0->width - t0->dbits;
+    nw.m0 = ~(((1ull << nw.ibits) - 1) << nw.ipos);
+    nw.xbits = idbits > nw.ibits ? idbits - nw.ibits : 0;
+    if (nw.xbits) {
+        nw.idhi = xcalloc(((uint64_t)out * (unsigned)nw.xbits + 7) / 8 + 16);
+        if (!nw.idhi)
             goto fail;
-        for (size_t r = 0; r < out; r++)
-            nw.id32[r] = (uint32_t)nw.id64[r];
-        free(nw.id64);
-        nw.id64 = NULL;
     }
+    for (size_t r = 0; r < out; r++) {
+        if (nw.ibits)
+            nw.hash[r].w[0] =
+                (nw.hash[r].w[0] & nw.m0) |
+                ((id64[r] & ((1ull << nw.ibits) - 1)) << nw.ipos);
+        if (nw.xbits)
+            put_bits(nw.idhi, (uint64_t)r * (unsigned)nw.xbits,
+                     id64[r] >> nw.ibits, nw.xbits);
+    }
+    free(id64);
+    id64 = NULL;
     int anyflag = 0;
     for (size_t r = 0; r < out && !anyflag; r++)
         anyflag = fl[r] != 0;
@@ -803,32 +1026,54 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
     free(gfl);
     gfl = NULL;
 
+    /* One block for every secondary stream: fewer huge-page roundings. */
+    if (nw.nsub > 1) {
+        size_t tot = 0;
+        for (int i = 1; i < nw.nsub; i++)
+            tot += table_bytes(&nw.tab[i], nw.n);
+        nw.sec_bytes = tot + CORDON_INDEX_ENT_PAD;
+        nw.sec = xcalloc(nw.sec_bytes);
+        if (!nw.sec)
+            goto fail;
+        tot = 0;
+        for (int i = 1; i < nw.nsub; i++) {
+            nw.tab[i].data = nw.sec + tot;
+            tot += table_bytes(&nw.tab[i], nw.n);
+        }
+    }
     for (int i = 1; i < nw.nsub; i++) {
-        err = build_secondary(&nw, &g, &nw.tab[i], tmp);
+        err = build_secondary(&nw, &nw.tab[i], tmp);
         if (err)
             goto fail;
     }
     free(tmp);
     tmp = NULL;
+    /* t0->dir.full is pdir: convert it last, when nothing can fail. */
+    t0->dir.full = NULL;
+    dir_set(&t0->dir, pdir, nb);
 
     /* Commit: the tail's records are now in the indexed part. */
     free_indexed(idx);
     idx->n = nw.n;
     idx->nalloc = m;
     idx->hash = nw.hash;
-    idx->id64 = nw.id64;
-    idx->id32 = nw.id32;
+    idx->ibits = nw.ibits;
+    idx->ipos = nw.ipos;
+    idx->m0 = nw.m0;
+    idx->xbits = nw.xbits;
+    idx->idhi = nw.idhi;
     idx->flags = nw.flags;
     idx->nsub = nw.nsub;
-    idx->ebits = nw.ebits;
-    idx->pbits = nw.pbits;
     idx->pshift = nw.pshift;
+    idx->sec = nw.sec;
+    idx->sec_bytes = nw.sec_bytes;
     memcpy(idx->tab, nw.tab, sizeof idx->tab);
     idx->tn = 0;
     if (idx->tflags)
         memset(idx->tflags, 0, idx->tcap);
     return CORDON_OK;
 fail:
+    free(id64);
     free(idxbuf);
     free(fl);
     free(tmp);
@@ -845,8 +1090,7 @@ static int compact_with(cordon_index_t *idx, const source_t *extra)
 {
     source_t src[3];
     int ns = 0;
-    src[ns++] = (source_t){idx->hash,  idx->id64, idx->id32,
-                           idx->flags, idx->dead, idx->n};
+    src[ns++] = (source_t){NULL, NULL, idx, idx->flags, idx->dead, idx->n};
     src[ns++] =
         (source_t){idx->thash, idx->tid, NULL, idx->tflags, NULL, idx->tn};
     if (extra)
@@ -884,8 +1128,12 @@ static size_t find_indexed(const cordon_index_t *idx, const cordon_hash256_t *h,
     if (!idx->n)
         return SIZE_MAX;
     uint32_t b = primary_bucket(idx, h);
-    for (size_t r = idx->tab[0].dir[b]; r < idx->tab[0].dir[b + 1]; r++) {
-        if (rec_id(idx, r) == id && hash_equal(&idx->hash[r], h) &&
+    const dir_t *d = &idx->tab[0].dir;
+    for (size_t r = dir_get(d, b); r < dir_get(d, b + 1); r++) {
+        const cordon_hash256_t *x = &idx->hash[r];
+        /* In bucket b the masked bits are h's own. */
+        if (rec_id(idx, r) == id && ((x->w[0] ^ h->w[0]) & idx->m0) == 0 &&
+            x->w[1] == h->w[1] && x->w[2] == h->w[2] && x->w[3] == h->w[3] &&
             !is_dead(idx, r))
             return r;
     }
@@ -1058,21 +1306,17 @@ size_t cordon_index_memory(const cordon_index_t *idx)
     size_t n = idx->nalloc;
     if (idx->hash)
         b += alloc_size(n * sizeof *idx->hash);
-    if (idx->id64)
-        b += alloc_size(n * sizeof *idx->id64);
-    if (idx->id32)
-        b += alloc_size(idx->n * sizeof *idx->id32);
+    if (idx->idhi)
+        b += alloc_size(((uint64_t)idx->n * (unsigned)idx->xbits + 7) / 8 +
+                        16);
     if (idx->flags)
         b += idx->n;
     if (idx->dead)
         b += (idx->n + 63) / 64 * 8;
-    for (int i = 0; i < idx->nsub; i++) {
-        const table_t *t = &idx->tab[i];
-        if (t->dir)
-            b += alloc_size((((size_t)1 << t->dbits) + 1) * sizeof *t->dir);
-        if (t->ent)
-            b += alloc_size(t->ent_bytes);
-    }
+    for (int i = 0; i < idx->nsub; i++)
+        b += dir_bytes(&idx->tab[i].dir);
+    if (idx->sec)
+        b += alloc_size(idx->sec_bytes);
     if (idx->thash)
         b += alloc_size(idx->tcap * sizeof *idx->thash);
     b += idx->tcap * sizeof *idx->tid;
@@ -1094,7 +1338,12 @@ void cordon_index_stats(const cordon_index_t *idx, cordon_index_stats_t *out)
     out->tail = idx->tn;
     out->memory = cordon_index_memory(idx);
     out->substrings = idx->nsub > 1 ? idx->nsub : 0;
-    out->entry_bits = idx->nsub > 1 ? idx->ebits : 0;
+    if (idx->nsub > 1 && idx->n) {
+        /* Average bits per entry of a table, rounded. */
+        const table_t *t = &idx->tab[1];
+        uint64_t bits = bucket_bit(t, idx->n, (uint64_t)1 << t->dbits);
+        out->entry_bits = (int)((bits + idx->n / 2) / idx->n);
+    }
     out->page_records = idx->nsub > 1 ? 1 << idx->pshift : 0;
     out->primary_bits = idx->tab[0].dbits;
     out->secondary_bits = idx->nsub > 1 ? idx->tab[1].dbits : 0;
@@ -1148,24 +1397,33 @@ typedef struct {
     const cordon_index_query_opts_t *o;
     scratch_t *s;
     cordon__scan_fn scan;
-    cordon__filter_fn filter;
+    cordon__efilter_fn filter;
     cordon__verify_fn verify;
+    int t0; /* the caller's threshold, which set the radii */
 } query_t;
 
-static inline void rec_hash_id(const cordon_index_t *idx, uint32_t rec,
-                               const cordon_hash256_t **h, uint64_t *id,
-                               uint8_t *fl)
+/* Id and flags of staged record rec (indexed part or tail). */
+static inline void rec_id_flags(const cordon_index_t *idx, uint32_t rec,
+                                uint64_t *id, uint8_t *fl)
 {
     if (rec < idx->n) {
-        *h = &idx->hash[rec];
         *id = rec_id(idx, rec);
         *fl = idx->flags ? idx->flags[rec] : 0;
     } else {
         rec -= (uint32_t)idx->n;
-        *h = &idx->thash[rec];
         *id = idx->tid[rec];
         *fl = idx->tflags ? idx->tflags[rec] : 0;
     }
+}
+
+/* The full stored hash of staged record rec. */
+static inline void rec_full_hash(const cordon_index_t *idx, uint32_t rec,
+                                 cordon_hash256_t *h)
+{
+    if (rec < idx->n)
+        rec_hash(idx, rec, h);
+    else
+        *h = idx->thash[rec - idx->n];
 }
 
 static int u64_cmp(const void *a, const void *b)
@@ -1187,16 +1445,18 @@ static int hit_order_cmp(const void *a, const void *b, void *ctx)
     int dx = CORDON__HIT_DIST(x), dy = CORDON__HIT_DIST(y);
     if (dx != dy)
         return dx < dy ? -1 : 1;
-    const cordon_hash256_t *hx, *hy;
+    cordon_hash256_t hx, hy;
     uint64_t ix, iy;
     uint8_t fx, fy;
-    rec_hash_id(c->idx, CORDON__HIT_REC(x), &hx, &ix, &fx);
-    rec_hash_id(c->idx, CORDON__HIT_REC(y), &hy, &iy, &fy);
+    rec_id_flags(c->idx, CORDON__HIT_REC(x), &ix, &fx);
+    rec_id_flags(c->idx, CORDON__HIT_REC(y), &iy, &fy);
     if (ix != iy)
         return ix < iy ? -1 : 1;
+    rec_full_hash(c->idx, CORDON__HIT_REC(x), &hx);
+    rec_full_hash(c->idx, CORDON__HIT_REC(y), &hy);
     for (int w = 3; w >= 0; w--) {
-        if (hx->w[w] != hy->w[w])
-            return hx->w[w] < hy->w[w] ? -1 : 1;
+        if (hx.w[w] != hy.w[w])
+            return hx.w[w] < hy.w[w] ? -1 : 1;
     }
     return 0;
 }
@@ -1226,10 +1486,9 @@ static int settle(query_t *qr, int *truncated)
             continue;
         if (rec < idx->n && is_dead(idx, rec))
             continue;
-        const cordon_hash256_t *hp;
         uint64_t id;
         uint8_t fl;
-        rec_hash_id(idx, rec, &hp, &id, &fl);
+        rec_id_flags(idx, rec, &id, &fl);
         if (fl & qr->o->skip_flags)
             continue;
         if (qr->o->filter && !qr->o->filter(qr->o->filter_ctx, id, fl))
@@ -1280,18 +1539,54 @@ static int stage_reserve(query_t *qr, size_t more, int *truncated)
     return CORDON_OK;
 }
 
-/* Scans records [lo, hi) of the given array against all variants. */
+/* Completes the staged hits from `from` on whose distances are lower
+ * bounds (all of them with all = 1, else those marked CORDON__HIT_OPEN):
+ * restores each record's directory bits and takes its smallest distance
+ * over all variants, which is what the record's final hit reports. Rare:
+ * only records within the threshold on the other bits get here. */
+static void resolve(query_t *qr, size_t from, int all)
+{
+    scratch_t *s = qr->s;
+    size_t m = from;
+    for (size_t i = from; i < s->nstage; i++) {
+        uint64_t h = s->stage[i];
+        if (!all && CORDON__HIT_DIST(h) != CORDON__HIT_OPEN) {
+            s->stage[m++] = h;
+            continue;
+        }
+        uint32_t rec = CORDON__HIT_REC(h);
+        cordon_hash256_t x;
+        rec_full_hash(qr->idx, rec, &x);
+        int best = hash_distance(&x, &qr->q[0]), bv = 0;
+        for (int v = 1; v < qr->nq; v++) {
+            int d = hash_distance(&x, &qr->q[v]);
+            if (d < best) {
+                best = d;
+                bv = v;
+            }
+        }
+        if (best <= qr->t)
+            s->stage[m++] = CORDON__HIT(rec, best, bv);
+    }
+    s->nstage = m;
+}
+
+/* Scans records [lo, hi) of the given array against all variants; m0 masks
+ * word 0 (the indexed part's id bits), whose hits are then completed. */
 static int scan_range(query_t *qr, const cordon_hash256_t *recs, size_t lo,
-                      size_t hi, uint32_t base, int *truncated)
+                      size_t hi, uint32_t base, uint64_t m0, int *truncated)
 {
     for (size_t i = lo; i < hi; i += SCAN_CHUNK) {
         size_t c = hi - i < SCAN_CHUNK ? hi - i : SCAN_CHUNK;
         int err = stage_reserve(qr, c, truncated);
         if (err)
             return err;
+        size_t from = qr->s->nstage;
         qr->s->nstage +=
-            qr->scan(recs + i, c, qr->q, qr->nq, qr->t, base + (uint32_t)i,
-                     qr->s->stage + qr->s->nstage);
+            qr->scan(recs + i, c, qr->q, qr->nq, qr->t, m0,
+                     base + (uint32_t)i, qr->s->stage + qr->s->nstage);
+        if (m0 != ~0ull)
+            resolve(qr, from, 1);
     }
     return CORDON_OK;
 }
@@ -1305,14 +1600,16 @@ static int flush_tasks(query_t *qr, int *truncated)
     int err = stage_reserve(qr, s->task_recs, truncated);
     if (err)
         return err;
+    size_t from = s->nstage;
     s->nstage += qr->verify(qr->idx->hash, s->task, s->ntask, qr->q, qr->t,
-                            s->stage + s->nstage);
+                            qr->idx->m0, s->stage + s->nstage);
+    resolve(qr, from, 0);
     s->ntask = 0;
     s->task_recs = 0;
     return CORDON_OK;
 }
 
-static int push_task(query_t *qr, uint32_t rec, uint32_t cnt, int v,
+static int push_task(query_t *qr, uint32_t rec, uint32_t cnt, int v, int add,
                      int *truncated)
 {
     scratch_t *s = qr->s;
@@ -1323,7 +1620,7 @@ static int push_task(query_t *qr, uint32_t rec, uint32_t cnt, int v,
             if (err)
                 return err;
         }
-        s->task[s->ntask++] = CORDON__TASK(rec, c, v);
+        s->task[s->ntask++] = CORDON__TASK(rec, c, v, add);
         s->task_recs += c;
         rec += c;
         cnt -= c;
@@ -1339,6 +1636,12 @@ static int push_task(query_t *qr, uint32_t rec, uint32_t cnt, int v,
 #define VISIT_RR(x) ((int)(((x) >> 32) & 0xff))
 #define VISIT_B(x) ((uint32_t)(x))
 
+static int radius_of(int sub, int k, int t)
+{
+    int base = t / k, extra = t % k;
+    return sub <= extra ? base : base - 1;
+}
+
 /* Reads the bucket bounds of visits [i, i + n) and prefetches the buckets.
  * The directory loads are independent of each other, so the core overlaps
  * them; the bucket prefetches then overlap with filtering the previous
@@ -1349,8 +1652,8 @@ static void fetch_chunk(const cordon_index_t *idx, const uint64_t *vis,
     for (size_t j = 0; j < n; j++) {
         const table_t *t = &idx->tab[VISIT_TAB(vis[j])];
         uint32_t b = VISIT_B(vis[j]);
-        lo[j] = t->dir[b];
-        hi[j] = t->dir[b + 1];
+        lo[j] = dir_get(&t->dir, b);
+        hi[j] = dir_get(&t->dir, b + 1);
     }
     for (size_t j = 0; j < n; j++) {
         int ti = VISIT_TAB(vis[j]);
@@ -1359,11 +1662,11 @@ static void fetch_chunk(const cordon_index_t *idx, const uint64_t *vis,
             p = (const char *)&idx->hash[lo[j]];
             e = (const char *)&idx->hash[hi[j]];
         } else {
-            const uint8_t *ent = idx->tab[ti].ent;
-            p = (const char *)ent +
-                (((uint64_t)lo[j] * (unsigned)idx->ebits) >> 3);
-            e = (const char *)ent +
-                (((uint64_t)hi[j] * (unsigned)idx->ebits + 7) >> 3);
+            const table_t *t = &idx->tab[ti];
+            uint32_t b = VISIT_B(vis[j]);
+            p = (const char *)t->data + (bucket_bit(t, lo[j], b) >> 3);
+            e = (const char *)t->data +
+                ((bucket_bit(t, hi[j], b + 1) + 7) >> 3);
         }
         if (e - p > PF_MAX_BYTES)
             e = p + PF_MAX_BYTES;
@@ -1373,14 +1676,15 @@ static void fetch_chunk(const cordon_index_t *idx, const uint64_t *vis,
 }
 
 /* Processes directory visits, a chunk at a time with the next chunk's
- * memory in flight. */
+ * memory in flight. (Prefetching the directory entries a chunk earlier
+ * still measured slower: the miss queue is the bottleneck.) */
 static int run_visits(query_t *qr, const uint64_t *vis, size_t nv,
                       const uint32_t *qkey, int *truncated)
 {
     const cordon_index_t *idx = qr->idx;
     scratch_t *s = qr->s;
     uint32_t lo[2][VISIT_PIPE], hi[2][VISIT_PIPE];
-    int cur = 0;
+    int cur = 0, k = idx->nsub;
     if (nv)
         fetch_chunk(idx, vis, nv < VISIT_PIPE ? nv : VISIT_PIPE, lo[0], hi[0]);
     for (size_t base = 0; base < nv; base += VISIT_PIPE, cur ^= 1) {
@@ -1398,25 +1702,30 @@ static int run_visits(query_t *qr, const uint64_t *vis, size_t nv,
                 continue;
             int err;
             if (ti == 0) {
-                err = push_task(qr, l, h - l, v, truncated);
+                /* The bucket's masked bits differ from the query's in
+                 * exactly the bits the visit flipped. */
+                int add = radius_of(0, k, qr->t0) - VISIT_RR(x);
+                err = push_task(qr, l, h - l, v, add, truncated);
                 if (err)
                     return err;
                 continue;
             }
             const table_t *t = &idx->tab[ti];
-            if (grow((void **)&s->surv, &s->capsurv, h - l, sizeof *s->surv))
+            if (grow((void **)&s->surv, &s->capsurv, h - l + 8,
+                     sizeof *s->surv))
                 return CORDON_ENOMEM;
             uint32_t qk = qkey[v * MAX_SUB + ti];
-            uint32_t qfp = (qk >> (t->width - t->dbits - t->fbits)) &
-                           ((1u << t->fbits) - 1);
-            size_t ns = qr->filter(t->ent, l, h, idx->ebits, idx->pbits, qfp,
+            uint32_t qfp = qk & (uint32_t)((1ull << t->fbits) - 1);
+            uint32_t b = VISIT_B(x);
+            size_t ns = qr->filter(t->data, bucket_bit(t, l, b), h - l,
+                                   t->fbits, t->lbits, t->hz, qfp,
                                    VISIT_RR(x), s->surv);
-            for (size_t k = 0; k < ns; k++) {
-                uint32_t r0 = s->surv[k] << idx->pshift;
+            for (size_t q = 0; q < ns; q++) {
+                uint32_t r0 = s->surv[q] << idx->pshift;
                 uint32_t c = 1u << idx->pshift;
                 if (r0 + c > idx->n)
                     c = (uint32_t)idx->n - r0;
-                err = push_task(qr, r0, c, v, truncated);
+                err = push_task(qr, r0, c, v, CORDON__ADD_OPEN, truncated);
                 if (err)
                     return err;
             }
@@ -1464,11 +1773,6 @@ static int ball_next(ball_t *it, uint32_t *b, int *dist)
     return 1;
 }
 
-static int radius_of(int sub, int k, int t)
-{
-    int base = t / k, extra = t % k;
-    return sub <= extra ? base : base - 1;
-}
 
 static int query_mih(query_t *qr, int *truncated)
 {
@@ -1488,7 +1792,7 @@ static int query_mih(query_t *qr, int *truncated)
     size_t nv = 0;
     /* Radii come from the caller's threshold, not the effective one, so that
      * lowering the latter mid-query only prunes verification. */
-    int t0 = qr->t;
+    int t0 = qr->t0;
     for (int v = 0; v < qr->nq; v++) {
         for (int i = 0; i < k; i++) {
             int r = radius_of(i, k, t0);
@@ -1603,7 +1907,8 @@ int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
                   res->scratch,
                   pick_scan(),
                   pick_filter(),
-                  pick_verify()};
+                  pick_verify(),
+                  threshold};
     qr.s->nstage = 0;
     int truncated = 0, err = CORDON_OK;
     if (idx->n) {
@@ -1612,10 +1917,11 @@ int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
                       : o->method == CORDON_INDEX_AUTO &&
                             mih_is_cheaper(idx, nq, threshold);
         err = mih ? query_mih(&qr, &truncated)
-                  : scan_range(&qr, idx->hash, 0, idx->n, 0, &truncated);
+                  : scan_range(&qr, idx->hash, 0, idx->n, 0, idx->m0,
+                               &truncated);
     }
     if (!err && idx->tn)
-        err = scan_range(&qr, idx->thash, 0, idx->tn, (uint32_t)idx->n,
+        err = scan_range(&qr, idx->thash, 0, idx->tn, (uint32_t)idx->n, ~0ull,
                          &truncated);
     if (!err)
         err = settle(&qr, &truncated);
@@ -1629,9 +1935,8 @@ int cordon_index_query(const cordon_index_t *idx, const cordon_hash256_t *q,
     for (size_t i = 0; i < qr.s->nstage; i++) {
         uint64_t h = qr.s->stage[i];
         cordon_index_hit_t *o2 = &res->hits[i];
-        const cordon_hash256_t *hp;
-        rec_hash_id(idx, CORDON__HIT_REC(h), &hp, &o2->id, &o2->flags);
-        o2->hash = *hp;
+        rec_id_flags(idx, CORDON__HIT_REC(h), &o2->id, &o2->flags);
+        rec_full_hash(idx, CORDON__HIT_REC(h), &o2->hash);
         o2->distance = (uint16_t)CORDON__HIT_DIST(h);
         o2->variant = (uint8_t)CORDON__HIT_VAR(h);
     }

@@ -24,14 +24,16 @@ static inline __m256i popcnt_bytes(__m256i x)
 
 size_t cordon__index_scan_avx2(const cordon_hash256_t *recs, size_t n,
                                const cordon_hash256_t *q, int nq, int t,
-                               uint32_t base, uint64_t *out)
+                               uint64_t m0, uint32_t base, uint64_t *out)
 {
     size_t m = 0, i = 0;
     __m256i qw[CORDON_INDEX_KERNEL_MAX_Q][4];
     for (int v = 0; v < nq; v++)
         for (int w = 0; w < 4; w++)
-            qw[v][w] = _mm256_set1_epi64x((long long)q[v].w[w]);
+            qw[v][w] = _mm256_set1_epi64x(
+                (long long)(w ? q[v].w[w] : q[v].w[w] & m0));
     const __m256i tv = _mm256_set1_epi64x(t);
+    const __m256i mv = _mm256_set1_epi64x((long long)m0);
     for (; i + 4 <= n; i += 4) {
         const __m256i *p = (const __m256i *)(const void *)&recs[i];
         __m256i r0 = _mm256_loadu_si256(p), r1 = _mm256_loadu_si256(p + 1);
@@ -41,7 +43,9 @@ size_t cordon__index_scan_avx2(const cordon_hash256_t *recs, size_t n,
         __m256i t1 = _mm256_unpackhi_epi64(r0, r1);
         __m256i t2 = _mm256_unpacklo_epi64(r2, r3);
         __m256i t3 = _mm256_unpackhi_epi64(r2, r3);
-        __m256i w0 = _mm256_permute2x128_si256(t0, t2, 0x20);
+        /* Masking both sides: (a & m) ^ (b & m) == (a ^ b) & m. */
+        __m256i w0 =
+            _mm256_and_si256(_mm256_permute2x128_si256(t0, t2, 0x20), mv);
         __m256i w1 = _mm256_permute2x128_si256(t1, t3, 0x20);
         __m256i w2 = _mm256_permute2x128_si256(t0, t2, 0x31);
         __m256i w3 = _mm256_permute2x128_si256(t1, t3, 0x31);
@@ -72,7 +76,7 @@ size_t cordon__index_scan_avx2(const cordon_hash256_t *recs, size_t n,
         }
     }
     if (i < n)
-        m += cordon__index_scan_scalar(recs + i, n - i, q, nq, t,
+        m += cordon__index_scan_scalar(recs + i, n - i, q, nq, t, m0,
                                        base + (uint32_t)i, out + m);
     return m;
 }
@@ -80,10 +84,17 @@ size_t cordon__index_scan_avx2(const cordon_hash256_t *recs, size_t n,
 size_t cordon__index_verify_avx2(const cordon_hash256_t *recs,
                                  const uint64_t *tasks, size_t ntasks,
                                  const cordon_hash256_t *q, int t,
-                                 uint64_t *out)
+                                 uint64_t m0, uint64_t *out)
 {
-    return cordon__verify_body(recs, tasks, ntasks, q, t, out, 16,
+    return cordon__verify_body(recs, tasks, ntasks, q, t, m0, out, 16,
                                cordon__index_scan_avx2);
+}
+
+size_t cordon__index_efilter_avx2(const uint8_t *data, uint64_t boff,
+                                  uint32_t nb, int f, int l, uint32_t H,
+                                  uint32_t qfp, int rr, uint32_t *out)
+{
+    return cordon__efilter_body(data, boff, nb, f, l, H, qfp, rr, out);
 }
 
 #endif

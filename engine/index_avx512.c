@@ -13,14 +13,16 @@
 
 size_t cordon__index_scan_avx512(const cordon_hash256_t *recs, size_t n,
                                  const cordon_hash256_t *q, int nq, int t,
-                                 uint32_t base, uint64_t *out)
+                                 uint64_t m0, uint32_t base, uint64_t *out)
 {
     size_t m = 0, i = 0;
     __m512i qw[CORDON_INDEX_KERNEL_MAX_Q][4];
     for (int v = 0; v < nq; v++)
         for (int w = 0; w < 4; w++)
-            qw[v][w] = _mm512_set1_epi64((long long)q[v].w[w]);
+            qw[v][w] = _mm512_set1_epi64(
+                (long long)(w ? q[v].w[w] : q[v].w[w] & m0));
     const __m512i tv = _mm512_set1_epi64(t);
+    const __m512i mv = _mm512_set1_epi64((long long)m0);
     /* Word j of records 0..3 from a, b (two records per vector each). */
     const __m512i lo4 = _mm512_setr_epi64(0, 4, 8, 12, 1, 5, 9, 13);
     const __m512i hi4 = _mm512_setr_epi64(2, 6, 10, 14, 3, 7, 11, 15);
@@ -35,7 +37,9 @@ size_t cordon__index_scan_avx512(const cordon_hash256_t *recs, size_t n,
         __m512i x23 = _mm512_permutex2var_epi64(a, hi4, b); /* w2 | w3 */
         __m512i y01 = _mm512_permutex2var_epi64(c, lo4, d);
         __m512i y23 = _mm512_permutex2var_epi64(c, hi4, d);
-        __m512i w0 = _mm512_permutex2var_epi64(x01, cat_lo, y01);
+        /* Masking both sides: (a & m) ^ (b & m) == (a ^ b) & m. */
+        __m512i w0 =
+            _mm512_and_si512(_mm512_permutex2var_epi64(x01, cat_lo, y01), mv);
         __m512i w1 = _mm512_permutex2var_epi64(x01, cat_hi, y01);
         __m512i w2 = _mm512_permutex2var_epi64(x23, cat_lo, y23);
         __m512i w3 = _mm512_permutex2var_epi64(x23, cat_hi, y23);
@@ -64,7 +68,7 @@ size_t cordon__index_scan_avx512(const cordon_hash256_t *recs, size_t n,
         }
     }
     if (i < n)
-        m += cordon__index_scan_scalar(recs + i, n - i, q, nq, t,
+        m += cordon__index_scan_scalar(recs + i, n - i, q, nq, t, m0,
                                        base + (uint32_t)i, out + m);
     return m;
 }
@@ -72,69 +76,90 @@ size_t cordon__index_scan_avx512(const cordon_hash256_t *recs, size_t n,
 size_t cordon__index_verify_avx512(const cordon_hash256_t *recs,
                                    const uint64_t *tasks, size_t ntasks,
                                    const cordon_hash256_t *q, int t,
-                                   uint64_t *out)
+                                   uint64_t m0, uint64_t *out)
 {
-    return cordon__verify_body(recs, tasks, ntasks, q, t, out, 8,
+    return cordon__verify_body(recs, tasks, ntasks, q, t, m0, out, 8,
                                cordon__index_scan_avx512);
 }
 
-/* For entry width e, lane u of a group of eight entries needs the 64 bits
- * starting at word (u*e)/16 of the group, shifted right by (u*e)%16. */
-#define PW(e, u, j) ((((u) * (e)) >> 4) + (j))
-#define PLANE(e, u) PW(e, u, 0), PW(e, u, 1), PW(e, u, 2), PW(e, u, 3)
-#define PIDX(e)                                                                \
-    {                                                                          \
-        PLANE(e, 0), PLANE(e, 1), PLANE(e, 2), PLANE(e, 3), PLANE(e, 4),       \
-            PLANE(e, 5), PLANE(e, 6), PLANE(e, 7)                              \
-    }
-#define PSH(e)                                                                 \
-    {                                                                          \
-        0, (e)&15, (2 * (e)) & 15, (3 * (e)) & 15, (4 * (e)) & 15,             \
-            (5 * (e)) & 15, (6 * (e)) & 15, (7 * (e)) & 15                     \
-    }
-
-static const uint16_t perm_idx[17][32] = {
-    PIDX(16), PIDX(17), PIDX(18), PIDX(19), PIDX(20), PIDX(21),
-    PIDX(22), PIDX(23), PIDX(24), PIDX(25), PIDX(26), PIDX(27),
-    PIDX(28), PIDX(29), PIDX(30), PIDX(31), PIDX(32)};
-static const uint64_t perm_sh[17][8] = {
-    PSH(16), PSH(17), PSH(18), PSH(19), PSH(20), PSH(21),
-    PSH(22), PSH(23), PSH(24), PSH(25), PSH(26), PSH(27),
-    PSH(28), PSH(29), PSH(30), PSH(31), PSH(32)};
-
-size_t cordon__index_filter_avx512(const uint8_t *ent, size_t lo, size_t hi,
-                                   int ebits, int pbits, uint32_t qfp, int rr,
-                                   uint32_t *out)
+/* The fingerprints are packed f bits apart from bit boff on; eight of them
+ * take f bytes, so each group of eight starts at the same bit offset within
+ * its first byte, and one word permute plus one variable shift (fixed for
+ * the bucket) brings entry u of a group into 64-bit lane u. */
+size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
+                                    uint32_t nb, int f, int l, uint32_t H,
+                                    uint32_t qfp, int rr, uint32_t *out)
 {
-    if (ebits < 16 || ebits > 32)
-        return cordon__index_filter_scalar(ent, lo, hi, ebits, pbits, qfp, rr,
-                                           out);
-    size_t m = 0;
-    const __m512i idxv = _mm512_loadu_si512(perm_idx[ebits - 16]);
-    const __m512i shv = _mm512_loadu_si512(perm_sh[ebits - 16]);
-    const __m512i emask = _mm512_set1_epi64((long long)((1ull << ebits) - 1));
-    const __m512i pmask = _mm512_set1_epi64((long long)((1ull << pbits) - 1));
-    const __m128i pcount = _mm_cvtsi32_si128(pbits);
+    if (f < 1 || f > 32 || nb > 4096)
+        return cordon__efilter_body(data, boff, nb, f, l, H, qfp, rr, out);
+    const uint8_t *p = data + (boff >> 3);
+    unsigned b0 = (unsigned)(boff & 7);
+    /* 16-bit lane i fetches word ((b0 + (i / 4) * f) >> 4) + i % 4; 64-bit
+     * lane u then shifts by (b0 + u * f) & 15. */
+    static const uint16_t u16t[32] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                      2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5,
+                                      5, 5, 6, 6, 6, 6, 7, 7, 7, 7};
+    static const uint16_t j16t[32] = {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2,
+                                      3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1,
+                                      2, 3, 0, 1, 2, 3, 0, 1, 2, 3};
+    const __m512i u16 = _mm512_loadu_si512(u16t);
+    const __m512i j16 = _mm512_loadu_si512(j16t);
+    const __m512i idxv = _mm512_add_epi16(
+        _mm512_srli_epi16(
+            _mm512_add_epi16(_mm512_set1_epi16((short)b0),
+                             _mm512_mullo_epi16(u16, _mm512_set1_epi16(
+                                                         (short)f))),
+            4),
+        j16);
+    const __m512i u64v = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i shv = _mm512_and_si512(
+        _mm512_add_epi64(_mm512_set1_epi64(b0),
+                         _mm512_mul_epu32(u64v, _mm512_set1_epi64(f))),
+        _mm512_set1_epi64(15));
+    const __m512i fmask = _mm512_set1_epi64((long long)((1ull << f) - 1));
     const __m512i qv = _mm512_set1_epi64(qfp), rv = _mm512_set1_epi64(rr);
-    for (size_t g = lo & ~(size_t)7; g < hi; g += 8) {
-        /* Eight entries take ebits bytes, starting on a byte boundary. */
-        __m512i raw = _mm512_loadu_si512(ent + (g >> 3) * (unsigned)ebits);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    size_t m = 0;
+    for (uint32_t g = 0; g < nb; g += 8, p += f) {
+        __m512i raw = _mm512_loadu_si512(p);
         __m512i x = _mm512_and_si512(
-            _mm512_srlv_epi64(_mm512_permutexvar_epi16(idxv, raw), shv), emask);
-        __m512i dv = _mm512_popcnt_epi64(
-            _mm512_xor_si512(_mm512_srl_epi64(x, pcount), qv));
+            _mm512_srlv_epi64(_mm512_permutexvar_epi16(idxv, raw), shv), fmask);
+        __m512i dv = _mm512_popcnt_epi64(_mm512_xor_si512(x, qv));
         __mmask8 k = _mm512_cmple_epu64_mask(dv, rv);
-        unsigned vm = 0xff;
-        if (g < lo)
-            vm &= 0xffu << (lo - g);
-        if (g + 8 > hi)
-            vm &= 0xffu >> (g + 8 - hi);
-        k &= (__mmask8)vm;
+        if (nb - g < 8)
+            k &= (__mmask8)(0xffu >> (8 - (nb - g)));
         if (k) {
-            __m256i pg = _mm512_cvtepi64_epi32(_mm512_and_si512(x, pmask));
-            _mm256_mask_compressstoreu_epi32(out + m, k, pg);
+            /* Compress in a register, then a plain store: the memory
+             * form of vpcompressd is microcoded on AMD cores. */
+            __m256i js = _mm256_add_epi32(lane, _mm256_set1_epi32((int)g));
+            _mm256_storeu_si256((__m256i *)(void *)(out + m),
+                                _mm256_maskz_compress_epi32(k, js));
             m += (size_t)__builtin_popcount(k);
         }
+    }
+    if (!m)
+        return 0;
+    /* Positions of the unary ones up to the last survivor's, 16 bits at a
+     * time: entry j's high part is then ones[j] - j. */
+    uint32_t ones[4096 + 16];
+    uint64_t u0 = boff + (uint64_t)nb * (unsigned)f;
+    uint32_t last = out[m - 1], cnt = 0;
+    const __m512i lane16 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                             11, 12, 13, 14, 15);
+    for (uint32_t c = 0; cnt <= last; c += 16) {
+        __mmask16 bits = (__mmask16)cordon__bits57(data, u0 + c);
+        _mm512_storeu_si512(
+            ones + cnt,
+            _mm512_maskz_compress_epi32(
+                bits, _mm512_add_epi32(lane16, _mm512_set1_epi32((int)c))));
+        cnt += (uint32_t)__builtin_popcount(bits);
+    }
+    uint64_t l0 = u0 + nb + H, lmask = (1ull << l) - 1;
+    for (size_t i = 0; i < m; i++) {
+        uint32_t jj = out[i];
+        uint64_t low = cordon__bits57(data, l0 + (uint64_t)jj * (unsigned)l) &
+                       lmask;
+        out[i] = (uint32_t)(((uint64_t)(ones[jj] - jj) << l) | low);
     }
     return m;
 }

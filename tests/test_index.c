@@ -711,61 +711,116 @@ TEST(kernels_identical_on_every_path)
     recs[3] = q[2]; /* distance 0 and 256 */
     for (int w = 0; w < 4; w++)
         recs[4].w[w] = ~q[0].w[w];
-    /* Scan: every variant count, threshold, length and misalignment. */
+    /* Scan: every variant count, threshold, length and misalignment, with
+     * and without a word-0 mask (the indexed part's id bits). */
     for (int nq = 1; nq <= 8; nq++) {
         for (int t = 0; t <= 256; t += 37) {
             for (size_t off = 0; off < 9; off++) {
+                uint64_t mask = off & 1 ? ~(0x3fffffull << 2) : ~0ull;
                 size_t len = n - off - (size_t)nq * 3;
                 size_t m0 = cordon__index_scan_scalar(recs + off, len, q, nq, t,
-                                                      17, out[0]);
+                                                      mask, 17, out[0]);
+                /* The scalar scan against a plain reference. */
+                size_t want = 0;
+                for (size_t i = 0; i < len; i++) {
+                    cordon_hash256_t a = recs[off + i];
+                    int best = 1000;
+                    for (int v = 0; v < nq; v++) {
+                        cordon_hash256_t b = q[v];
+                        a.w[0] &= mask;
+                        b.w[0] &= mask;
+                        int d = dist(&a, &b);
+                        best = d < best ? d : best;
+                    }
+                    want += best <= t;
+                }
+                CHECK_EQ(m0, want);
                 if (saved & CORDON_CPU_AVX2) {
                     size_t m1 = cordon__index_scan_avx2(recs + off, len, q, nq,
-                                                        t, 17, out[1]);
+                                                        t, mask, 17, out[1]);
                     CHECK_EQ(m1, m0);
                     CHECK(memcmp(out[1], out[0], m0 * 8) == 0);
                 }
                 if (saved & CORDON_CPU_AVX512) {
-                    size_t m2 = cordon__index_scan_avx512(recs + off, len, q,
-                                                          nq, t, 17, out[2]);
+                    size_t m2 = cordon__index_scan_avx512(
+                        recs + off, len, q, nq, t, mask, 17, out[2]);
                     CHECK_EQ(m2, m0);
                     CHECK(memcmp(out[2], out[0], m0 * 8) == 0);
                 }
             }
         }
     }
-    /* Filter: every entry width, page width, radius, and bucket bounds. */
-    size_t ne = 3000;
-    uint8_t *ent = calloc(1, ne * 4 + CORDON_INDEX_ENT_PAD);
-    uint32_t *f0 = malloc(ne * 4), *f2 = malloc(ne * 4);
-    REQUIRE(ent && f0 && f2);
-    for (int e = 16; e <= 32; e++) {
-        int pb = e - 1 - (int)rng_below(10);
-        memset(ent, 0, ne * 4 + CORDON_INDEX_ENT_PAD);
-        for (size_t j = 0; j < ne; j++) {
-            uint64_t x = rng() & ((1ull << e) - 1);
-            uint64_t pos = (uint64_t)j * (unsigned)e;
-            uint64_t word;
-            memcpy(&word, ent + (pos >> 3), 8);
-            word |= x << (pos & 7);
-            memcpy(ent + (pos >> 3), &word, 8);
-        }
-        for (int rr = 0; rr <= e - pb; rr += 2) {
-            size_t lo = rng_below(50), hi = lo + rng_below(2900);
-            uint32_t qfp = (uint32_t)(rng() & ((1ull << (e - pb)) - 1));
-            size_t m0 =
-                cordon__index_filter_scalar(ent, lo, hi, e, pb, qfp, rr, f0);
-            if (saved & CORDON_CPU_AVX512) {
-                size_t m2 = cordon__index_filter_avx512(ent, lo, hi, e, pb, qfp,
-                                                        rr, f2);
-                CHECK_EQ(m2, m0);
-                CHECK(memcmp(f2, f0, m0 * 4) == 0);
+    /* Bucket filter: every fingerprint width, Elias-Fano split, radius,
+     * bucket size and bit alignment, against a direct computation. */
+    size_t cap = 1 << 16;
+    uint8_t *buf = malloc(cap + 64);
+    uint32_t *fps = malloc(600 * 4), *pages = malloc(600 * 4);
+    uint32_t *want = malloc(600 * 4), *got[3];
+    for (int p = 0; p < 3; p++)
+        got[p] = malloc((600 + 8) * 4); /* vector filters store whole groups */
+    REQUIRE(buf && fps && pages && want && got[0] && got[1] && got[2]);
+    for (int f = 0; f <= 31; f++) {
+        for (int it = 0; it < 12; it++) {
+            int l = (int)rng_below(20);
+            uint32_t nb = rng_below(it < 2 ? 3 : 600);
+            uint32_t H = 1 + rng_below(200);
+            uint64_t boff = rng_below(8) + 8 * rng_below(4);
+            /* Rising pages below H << l. */
+            uint64_t lim = (uint64_t)H << l;
+            for (uint32_t j = 0; j < nb; j++) {
+                fps[j] = (uint32_t)(rng() & ((1ull << f) - 1));
+                pages[j] = (uint32_t)(rng() % lim);
             }
-            CHECK_GT(m0 + (size_t)(rr < 2), 0); /* radius > 0 finds some */
+            for (uint32_t j = 1; j < nb; j++) /* insertion sort */
+                for (uint32_t k = j; k > 0 && pages[k - 1] > pages[k]; k--) {
+                    uint32_t x = pages[k];
+                    pages[k] = pages[k - 1];
+                    pages[k - 1] = x;
+                }
+            memset(buf, 0, cap + 64);
+            for (uint32_t j = 0; j < nb; j++) {
+                uint64_t u0 = boff + (uint64_t)nb * f;
+                uint64_t v[3] = {fps[j], 1, pages[j] & ((1u << l) - 1)};
+                uint64_t at[3] = {boff + (uint64_t)j * f,
+                                  u0 + j + (pages[j] >> l),
+                                  u0 + nb + H + (uint64_t)j * l};
+                int w[3] = {f, 1, l};
+                for (int k = 0; k < 3; k++)
+                    for (int b = 0; b < w[k]; b++)
+                        if ((v[k] >> b) & 1)
+                            buf[(at[k] + b) >> 3] |=
+                                (uint8_t)(1u << ((at[k] + b) & 7));
+            }
+            uint32_t qfp = (uint32_t)(rng() & ((1ull << f) - 1));
+            int rr = (int)rng_below(4);
+            size_t nw = 0;
+            for (uint32_t j = 0; j < nb; j++)
+                if (__builtin_popcount(fps[j] ^ qfp) <= rr)
+                    want[nw++] = pages[j];
+            size_t m0 = cordon__index_efilter_scalar(buf, boff, nb, f, l, H,
+                                                     qfp, rr, got[0]);
+            CHECK_EQ(m0, nw);
+            CHECK(memcmp(got[0], want, nw * 4) == 0);
+            if (saved & CORDON_CPU_AVX2) {
+                size_t m1 = cordon__index_efilter_avx2(buf, boff, nb, f, l, H,
+                                                       qfp, rr, got[1]);
+                CHECK_EQ(m1, nw);
+                CHECK(memcmp(got[1], want, nw * 4) == 0);
+            }
+            if (saved & CORDON_CPU_AVX512) {
+                size_t m2 = cordon__index_efilter_avx512(buf, boff, nb, f, l,
+                                                         H, qfp, rr, got[2]);
+                CHECK_EQ(m2, nw);
+                CHECK(memcmp(got[2], want, nw * 4) == 0);
+            }
         }
     }
-    free(ent);
-    free(f0);
-    free(f2);
+    free(buf);
+    free(fps);
+    free(pages);
+    free(want);
+    for (int p = 0; p < 3; p++)
+        free(got[p]);
     for (int p = 0; p < 3; p++)
         free(out[p]);
     free(recs);

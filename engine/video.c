@@ -777,6 +777,15 @@ static uint64_t next_key(const vctx_t *v, uint64_t x)
     return lo < v->nkeys ? v->keys[lo] : 0;
 }
 
+/* The length of a NAL unit from its ls-byte big-endian prefix (MP4). */
+static uint32_t nal_length(const uint8_t *d, int ls)
+{
+    uint32_t len = 0;
+    for (int i = 0; i < ls; i++)
+        len = len << 8 | d[i];
+    return len;
+}
+
 /* Whether an H.264 packet holds an IDR slice (NAL type 5), which no later
  * frame can look past. Length-prefixed (MP4) or start-code framing. */
 static int has_idr(const AVCodecParameters *par, const uint8_t *d, int n)
@@ -787,9 +796,7 @@ static int has_idr(const AVCodecParameters *par, const uint8_t *d, int n)
         int ls = (par->extradata[4] & 3) + 1;
         int off = 0;
         while (off + ls < n) {
-            uint32_t len = 0;
-            for (int i = 0; i < ls; i++)
-                len = len << 8 | d[off + i];
+            uint32_t len = nal_length(d + off, ls);
             if ((d[off + ls] & 0x1F) == 5)
                 return 1;
             if (len > (uint32_t)(n - off - ls))
@@ -1071,6 +1078,14 @@ static int send_pkt(vctx_t *v, const AVPacket *pkt)
     }
 }
 
+/* Input is over: flushes the decoder and accounts for the pending packets
+ * that produced no frame. */
+static int end_of_input(vctx_t *v)
+{
+    int rc = send_pkt(v, NULL);
+    return rc ? rc : settle_all(v);
+}
+
 /* Whether the packets stop well short of what the headers announce. MP4's
  * sample count is exact; elsewhere only the duration is compared, with
  * slack, since containers round it and audio may outlast the video. */
@@ -1148,9 +1163,7 @@ static int decode_all(vctx_t *v)
     }
     if (rc)
         return rc;
-    if ((rc = send_pkt(v, NULL)) != CORDON_OK)
-        return rc;
-    if ((rc = settle_all(v)) != CORDON_OK)
+    if ((rc = end_of_input(v)) != CORDON_OK)
         return rc;
     if (ended_early(v))
         v->warnings |= CORDON_VIDEO_WARN_TRUNCATED;
@@ -1305,9 +1318,7 @@ static int stored_idr(src_t *src, const AVIndexEntry *e, int ls)
         uint8_t h[5];
         if (src_pread(src, e->pos + off, h, (size_t)ls + 1))
             return 0;
-        uint32_t len = 0;
-        for (int j = 0; j < ls; j++)
-            len = len << 8 | h[j];
+        uint32_t len = nal_length(h, ls);
         int t = h[ls] & 0x1F;
         if (t >= 1 && t <= 5)
             return t == 5;
@@ -1396,9 +1407,7 @@ struct segs {
  * frame, and readies the decoder for the next stretch. */
 static int seg_finish(vctx_t *w, uint64_t start, uint64_t npkts)
 {
-    int rc = send_pkt(w, NULL);
-    if (rc == CORDON_OK)
-        rc = settle_all(w);
+    int rc = end_of_input(w);
     if (rc == CORDON_OK && w->next - start != npkts)
         rc = RESTART;
     avcodec_flush_buffers(w->cc);
@@ -1624,14 +1633,13 @@ static int seg_start_workers(vctx_t *v, segs_t *s, int nthreads)
         segw_t *w = &s->w[i];
         s->nw++;
         w->s = s;
+        /* Numbering state is reset per stretch (seg_take); a worker never
+         * demuxes, so it needs no format context. */
         w->v.o = v->o;
-        w->v.fmt = v->fmt;
         w->v.st = v->st;
         w->v.fps = v->fps;
         w->v.interval = v->interval;
         w->v.mode = v->mode;
-        w->v.last_pts = AV_NOPTS_VALUE;
-        w->v.max_ts = AV_NOPTS_VALUE;
         int rc = open_decoder(&w->v, 1);
         if (rc)
             return rc;

@@ -43,7 +43,7 @@ LIBS = $(PKG_LIBS) -lm
 
 # Only the per-ISA files get ISA flags (DESIGN 6.7).
 AVX2_FLAGS := -mavx2 -mpopcnt
-AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vpopcntdq -mavx2 -mpopcnt
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vpopcntdq -mavx2 -mpopcnt -mbmi2
 
 LIB_SRC := $(sort $(wildcard engine/*.c hashdb/*.c))
 TOOL_SRC := $(sort $(wildcard tools/*.c))

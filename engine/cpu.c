@@ -37,7 +37,7 @@ static unsigned detect_hw(void)
     if (ymm_ok && (b & bit_AVX2))
         m |= CORDON_CPU_AVX2;
     if (zmm_ok && (b & bit_AVX512F) && (b & bit_AVX512BW) &&
-        (b & bit_AVX512VL) && (c & bit_AVX512VPOPCNTDQ) &&
+        (b & bit_AVX512VL) && (c & bit_AVX512VPOPCNTDQ) && (b & bit_BMI2) &&
         (m & CORDON_CPU_AVX2))
         m |= CORDON_CPU_AVX512;
 #endif

@@ -1,5 +1,6 @@
 /*
- * index_avx512.c - AVX-512 kernels of engine/index (F, BW, VL, VPOPCNTDQ).
+ * index_avx512.c - AVX-512 kernels of engine/index (F, BW, VL, VPOPCNTDQ,
+ * and BMI2, which every AVX-512 processor has).
  *
  * The scan transposes eight records to word-major order once, so that each
  * query variant then costs four xor+popcount pairs and three adds for eight
@@ -120,46 +121,46 @@ size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
     const __m512i qv = _mm512_set1_epi64(qfp), rv = _mm512_set1_epi64(rr);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     size_t m = 0;
+    /* Branch-free: most groups have no survivor, and which do is
+     * unpredictable. The last group's lanes past nb are masked off. */
     for (uint32_t g = 0; g < nb; g += 8, p += f) {
         __m512i raw = _mm512_loadu_si512(p);
         __m512i x = _mm512_and_si512(
             _mm512_srlv_epi64(_mm512_permutexvar_epi16(idxv, raw), shv), fmask);
         __m512i dv = _mm512_popcnt_epi64(_mm512_xor_si512(x, qv));
-        __mmask8 k = _mm512_cmple_epu64_mask(dv, rv);
-        if (nb - g < 8)
-            k &= (__mmask8)(0xffu >> (8 - (nb - g)));
-        if (k) {
-            /* Compress in a register, then a plain store: the memory
-             * form of vpcompressd is microcoded on AMD cores. */
-            __m256i js = _mm256_add_epi32(lane, _mm256_set1_epi32((int)g));
-            _mm256_storeu_si256((__m256i *)(void *)(out + m),
-                                _mm256_maskz_compress_epi32(k, js));
-            m += (size_t)__builtin_popcount(k);
-        }
+        uint32_t left = nb - g < 8 ? nb - g : 8;
+        __mmask8 k = _mm512_mask_cmple_epu64_mask(
+            (__mmask8)(0xffu >> (8 - left)), dv, rv);
+        /* Compress in a register, then a plain store: the memory form of
+         * vpcompressd is microcoded on AMD cores. */
+        __m256i js = _mm256_add_epi32(lane, _mm256_set1_epi32((int)g));
+        _mm256_storeu_si256((__m256i *)(void *)(out + m),
+                            _mm256_maskz_compress_epi32(k, js));
+        m += (size_t)__builtin_popcount(k);
     }
-    if (!m)
-        return 0;
-    /* Positions of the unary ones up to the last survivor's, 16 bits at a
-     * time: entry j's high part is then ones[j] - j. */
-    uint32_t ones[4096 + 16];
-    uint64_t u0 = boff + (uint64_t)nb * (unsigned)f;
-    uint32_t last = out[m - 1], cnt = 0;
-    const __m512i lane16 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                             11, 12, 13, 14, 15);
-    for (uint32_t c = 0; cnt <= last; c += 16) {
-        __mmask16 bits = (__mmask16)cordon__bits57(data, u0 + c);
-        _mm512_storeu_si512(
-            ones + cnt,
-            _mm512_maskz_compress_epi32(
-                bits, _mm512_add_epi32(lane16, _mm512_set1_epi32((int)c))));
-        cnt += (uint32_t)__builtin_popcount(bits);
-    }
+    /* Entry j's high part is the position of the j-th one of the unary
+     * bits, minus j: selected a word at a time, the survivors rising. */
+    uint64_t u0 = boff + (uint64_t)nb * (unsigned)f, pos = u0;
     uint64_t l0 = u0 + nb + H, lmask = (1ull << l) - 1;
+    uint32_t before = 0; /* ones before pos */
     for (size_t i = 0; i < m; i++) {
-        uint32_t jj = out[i];
-        uint64_t low = cordon__bits57(data, l0 + (uint64_t)jj * (unsigned)l) &
-                       lmask;
-        out[i] = (uint32_t)(((uint64_t)(ones[jj] - jj) << l) | low);
+        uint32_t j = out[i];
+        for (;;) {
+            uint64_t w = cordon__bits57(data, pos) & ((1ull << 56) - 1);
+            uint32_t c = (uint32_t)__builtin_popcountll(w);
+            if (before + c > j) {
+                uint64_t one =
+                    pos + (uint64_t)__builtin_ctzll(
+                              _pdep_u64(1ull << (j - before), w));
+                uint64_t low =
+                    cordon__bits57(data, l0 + (uint64_t)j * (unsigned)l) &
+                    lmask;
+                out[i] = (uint32_t)(((one - u0 - j) << l) | low);
+                break;
+            }
+            before += c;
+            pos += 56;
+        }
     }
     return m;
 }

@@ -19,7 +19,7 @@ extern "C" {
 enum {
     CORDON_CPU_POPCNT = 1u << 0,
     CORDON_CPU_AVX2 = 1u << 1,
-    CORDON_CPU_AVX512 = 1u << 2, /* F + BW + VL + VPOPCNTDQ */
+    CORDON_CPU_AVX512 = 1u << 2, /* F + BW + VL + VPOPCNTDQ, and BMI2 */
 };
 
 /** The cached mask of CPU features Cordon may use. Thread-safe. */

@@ -138,30 +138,7 @@ size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
                             _mm256_maskz_compress_epi32(k, js));
         m += (size_t)__builtin_popcount(k);
     }
-    /* Entry j's high part is the position of the j-th one of the unary
-     * bits, minus j: selected a word at a time, the survivors rising. */
-    uint64_t u0 = boff + (uint64_t)nb * (unsigned)f, pos = u0;
-    uint64_t l0 = u0 + nb + H, lmask = (1ull << l) - 1;
-    uint32_t before = 0; /* ones before pos */
-    for (size_t i = 0; i < m; i++) {
-        uint32_t j = out[i];
-        for (;;) {
-            uint64_t w = cordon__bits57(data, pos) & ((1ull << 56) - 1);
-            uint32_t c = (uint32_t)__builtin_popcountll(w);
-            if (before + c > j) {
-                uint64_t one =
-                    pos + (uint64_t)__builtin_ctzll(
-                              _pdep_u64(1ull << (j - before), w));
-                uint64_t low =
-                    cordon__bits57(data, l0 + (uint64_t)j * (unsigned)l) &
-                    lmask;
-                out[i] = (uint32_t)(((one - u0 - j) << l) | low);
-                break;
-            }
-            before += c;
-            pos += 56;
-        }
-    }
+    cordon__ef_pages(data, boff, nb, f, l, H, out, m);
     return m;
 }
 

@@ -14,6 +14,10 @@
 
 #include "cordon_pdq.h"
 
+#if defined(__BMI2__)
+#include <immintrin.h>
+#endif
+
 /* A staged hit: record number, distance and query variant in one sortable
  * word, so that sorting groups a record's hits with the best one first. */
 #define CORDON__HIT(rec, dist, var)                                            \
@@ -216,8 +220,21 @@ size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
                                     uint32_t nb, int f, int l, uint32_t H,
                                     uint32_t qfp, int rr, uint32_t *out);
 
+/* Position of the r-th (from 0) set bit of w, which has more than r. */
+static inline unsigned cordon__select64(uint64_t w, unsigned r)
+{
+#if defined(__BMI2__)
+    return (unsigned)__builtin_ctzll(_pdep_u64(1ull << r, w));
+#else
+    for (; r; r--)
+        w &= w - 1;
+    return (unsigned)__builtin_ctzll(w);
+#endif
+}
+
 /* Turns the entry numbers sel[0..ns) (rising) of a bucket into pages, in
- * place. */
+ * place: entry j's high part is the position of the j-th one of the unary
+ * bits, minus j, selected a word at a time. */
 static inline void cordon__ef_pages(const uint8_t *data, uint64_t boff,
                                     uint32_t nb, int f, int l, uint32_t H,
                                     uint32_t *sel, size_t ns)
@@ -233,9 +250,7 @@ static inline void cordon__ef_pages(const uint8_t *data, uint64_t boff,
             uint64_t w = cordon__bits57(data, pos) & ((1ull << 57) - 1);
             uint32_t c = (uint32_t)__builtin_popcountll(w);
             if (before + c > j) {
-                for (uint32_t k = j - before; k; k--)
-                    w &= w - 1;
-                uint64_t one = pos + (uint64_t)__builtin_ctzll(w);
+                uint64_t one = pos + cordon__select64(w, j - before);
                 uint64_t high = one - u0 - j;
                 uint64_t low = cordon__bits57(data, l0 + (uint64_t)j *
                                                              (unsigned)l) &

@@ -200,6 +200,13 @@ static inline uint32_t dir_get(const dir_t *d, size_t b)
     return d->full ? d->full[b] : d->base[b >> 6] + d->off[b];
 }
 
+/* Bytes of the packed high id bits of n records (with room for get_bits
+ * to read past the last). */
+static inline size_t idhi_bytes(size_t n, int xbits)
+{
+    return (size_t)(((uint64_t)n * (unsigned)xbits + 7) / 8 + 16);
+}
+
 /* The id of indexed record r. */
 static inline uint64_t rec_id(const cordon_index_t *idx, size_t r)
 {
@@ -228,14 +235,21 @@ static size_t rec_bucket(const cordon_index_t *idx, size_t r)
     return lo;
 }
 
-/* The stored hash of indexed record r, its directory bits restored. */
-static inline void rec_hash(const cordon_index_t *idx, size_t r,
-                            cordon_hash256_t *h)
+/* The stored hash of indexed record r, which lies in primary bucket b,
+ * its directory bits restored. */
+static inline void rec_hash_in(const cordon_index_t *idx, size_t r, size_t b,
+                               cordon_hash256_t *h)
 {
     *h = idx->hash[r];
     if (idx->ibits)
-        h->w[0] = (h->w[0] & idx->m0) |
-                  ((uint64_t)rec_bucket(idx, r) << idx->ipos);
+        h->w[0] = (h->w[0] & idx->m0) | ((uint64_t)b << idx->ipos);
+}
+
+/* The same when the bucket is not known. */
+static inline void rec_hash(const cordon_index_t *idx, size_t r,
+                            cordon_hash256_t *h)
+{
+    rec_hash_in(idx, r, idx->ibits ? rec_bucket(idx, r) : 0, h);
 }
 
 static int ceil_log2(size_t n)
@@ -846,10 +860,7 @@ static size_t gather(const source_t *src, cordon_hash256_t *gh, uint64_t *gid,
             for (size_t r = dir_get(d, b); r < dir_get(d, b + 1); r++) {
                 if (src->dead && (src->dead[r >> 6] >> (r & 63)) & 1)
                     continue;
-                gh[m] = p->hash[r];
-                if (p->ibits)
-                    gh[m].w[0] = (gh[m].w[0] & p->m0) |
-                                 ((uint64_t)b << p->ipos);
+                rec_hash_in(p, r, b, &gh[m]);
                 gid[m] = rec_id(p, r);
                 gfl[m] = src->flags ? src->flags[r] : 0;
                 m++;
@@ -996,7 +1007,7 @@ static int rebuild(cordon_index_t *idx, const source_t *src, int nsrc)
     nw.m0 = ~(((1ull << nw.ibits) - 1) << nw.ipos);
     nw.xbits = idbits > nw.ibits ? idbits - nw.ibits : 0;
     if (nw.xbits) {
-        nw.idhi = xcalloc(((uint64_t)out * (unsigned)nw.xbits + 7) / 8 + 16);
+        nw.idhi = xcalloc(idhi_bytes(out, nw.xbits));
         if (!nw.idhi)
             goto fail;
     }
@@ -1308,8 +1319,7 @@ size_t cordon_index_memory(const cordon_index_t *idx)
     if (idx->hash)
         b += alloc_size(n * sizeof *idx->hash);
     if (idx->idhi)
-        b += alloc_size(((uint64_t)idx->n * (unsigned)idx->xbits + 7) / 8 +
-                        16);
+        b += alloc_size(idhi_bytes(idx->n, idx->xbits));
     if (idx->flags)
         b += idx->n;
     if (idx->dead)
@@ -1360,7 +1370,7 @@ typedef struct {
     size_t capvisit;
     uint64_t *task; /* CORDON__TASK words */
     size_t ntask, captask, task_recs;
-    size_t nready; /* queued tasks whose lines were prefetched */
+    size_t nready;  /* queued tasks whose lines were prefetched */
     uint32_t *surv; /* survivor pages of one bucket */
     size_t capsurv;
     uint32_t *order; /* for sorting hits */
@@ -1559,16 +1569,9 @@ static void resolve(query_t *qr, size_t from, int all)
         uint32_t rec = CORDON__HIT_REC(h);
         cordon_hash256_t x;
         rec_full_hash(qr->idx, rec, &x);
-        int best = hash_distance(&x, &qr->q[0]), bv = 0;
-        for (int v = 1; v < qr->nq; v++) {
-            int d = hash_distance(&x, &qr->q[v]);
-            if (d < best) {
-                best = d;
-                bv = v;
-            }
-        }
-        if (best <= qr->t)
-            s->stage[m++] = CORDON__HIT(rec, best, bv);
+        /* Writes at most one word, at m <= i. */
+        m += cordon__index_scan_scalar(&x, 1, qr->q, qr->nq, qr->t, ~0ull, rec,
+                                       &s->stage[m]);
     }
     s->nstage = m;
 }
@@ -1593,22 +1596,31 @@ static int scan_range(query_t *qr, const cordon_hash256_t *recs, size_t lo,
     return CORDON_OK;
 }
 
+/* Prefetches [p, e), at most PF_MAX_BYTES of it. */
+static inline void prefetch_span(const char *p, const char *e)
+{
+    if (e - p > PF_MAX_BYTES)
+        e = p + PF_MAX_BYTES;
+    for (; p < e; p += 64)
+        __builtin_prefetch(p);
+}
+
 /* Verifies the first n queued tasks and keeps the rest queued. */
 static int flush_tasks(query_t *qr, size_t n, int *truncated)
 {
     scratch_t *s = qr->s;
     if (!n)
         return CORDON_OK;
-    int err = stage_reserve(qr, s->task_recs, truncated);
+    size_t recs = 0;
+    for (size_t i = 0; i < n; i++)
+        recs += CORDON__TASK_CNT(s->task[i]);
+    int err = stage_reserve(qr, recs, truncated);
     if (err)
         return err;
     size_t from = s->nstage;
     s->nstage += qr->verify(qr->idx->hash, s->task, n, qr->q, qr->t,
                             qr->idx->m0, s->stage + s->nstage);
     resolve(qr, from, 0);
-    size_t recs = 0;
-    for (size_t i = 0; i < n; i++)
-        recs += CORDON__TASK_CNT(s->task[i]);
     memmove(s->task, s->task + n, (s->ntask - n) * sizeof *s->task);
     s->ntask -= n;
     s->task_recs -= recs;
@@ -1630,13 +1642,10 @@ static int cycle_tasks(query_t *qr, int *truncated)
     if (err)
         return err;
     for (size_t i = 0; i < s->ntask; i++) {
-        const char *p =
-            (const char *)&qr->idx->hash[CORDON__TASK_REC(s->task[i])];
-        size_t bytes = CORDON__TASK_CNT(s->task[i]) * sizeof(cordon_hash256_t);
-        if (bytes > PF_MAX_BYTES)
-            bytes = PF_MAX_BYTES;
-        for (size_t b = 0; b < bytes; b += 64)
-            __builtin_prefetch(p + b);
+        const cordon_hash256_t *r =
+            &qr->idx->hash[CORDON__TASK_REC(s->task[i])];
+        prefetch_span((const char *)r,
+                      (const char *)(r + CORDON__TASK_CNT(s->task[i])));
     }
     s->nready = s->ntask;
     return CORDON_OK;
@@ -1701,10 +1710,7 @@ static void fetch_chunk(const cordon_index_t *idx, const uint64_t *vis,
             e = (const char *)t->data +
                 ((bucket_bit(t, hi[j], b + 1) + 7) >> 3);
         }
-        if (e - p > PF_MAX_BYTES)
-            e = p + PF_MAX_BYTES;
-        for (; p < e; p += 64)
-            __builtin_prefetch(p);
+        prefetch_span(p, e);
     }
 }
 
@@ -1810,7 +1816,6 @@ static int ball_next(ball_t *it, uint32_t *b, int *dist)
     }
     return 1;
 }
-
 
 static int query_mih(query_t *qr, int *truncated)
 {

@@ -67,8 +67,8 @@ typedef struct {
      * substring but the first costs one table entry per hash. */
     int substrings;
     /* Page size of the secondary tables, as the bits an entry would take
-     * uncompressed, 16..32; 0 = automatic (pages of two records, about 24
-     * bits per entry at 10 million entries). Each bit below 28 doubles the
+     * uncompressed, 16..32; 0 = automatic (pages of four records, about 24
+     * bits per entry at 10 million entries). Each bit below 27 doubles the
      * records an entry points at (up to 64), saving about a bit per entry
      * and table and slowing queries; 28 means pages of two, 29 and more
      * single records. */

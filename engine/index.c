@@ -14,7 +14,7 @@
  * directory over the substring's top bits and, per bucket, the remaining
  * bits of each entry's substring (the fingerprint) and the page of records
  * it belongs to, Elias-Fano coded (index_kernels.h describes the stream). A
- * page is 2^pshift consecutive records: two by default, one cache line.
+ * page is 2^pshift consecutive records: four by default, two cache lines.
  *
  * Memory. The big arrays are 2 MiB aligned and advised to use huge pages,
  * since queries touch them at random; the secondary tables share one such
@@ -547,6 +547,17 @@ static int auto_substrings(size_t n)
     return lg >= 20 ? 11 : lg >= 18 ? 12 : lg >= 16 ? 14 : 16;
 }
 
+/* Directory bits of the primary table: buckets of 4 to 8 records (2 or 3
+ * cache lines, read as one stretch), whose records are whole 32-byte hashes.
+ * At 10 million records buckets of about 10 records measured 25% slower
+ * (in an earlier layout; 2% faster in this one, within the noise), and
+ * buckets of 2.4 no faster while their directory cost 0.4 bytes per hash
+ * more. The directory bits also hold id bits. */
+static int primary_dbits(size_t n)
+{
+    return ceil_log2(n > 1 ? n : 2) - 3;
+}
+
 static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
 {
     memset(g, 0, sizeof *g);
@@ -556,15 +567,18 @@ static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
         k = MIN_SUB; /* only the primary table is built */
     int w[MAX_SUB];
     if (!idx->opts.substrings && n >= MIH_MIN_RECORDS && k == 11) {
-        /* The automatic layout. A table costs about its substring width +
-         * log2(pages) - log2(records) + 2 bits per entry, and chance
-         * candidates (entries whose substring lies within the radius) fall
-         * by half per bit of an r = 2 table but double per bit taken from
-         * the last, r = 1 table (at T = 31). So the last substring gets 20
-         * bits, which pays for three 24-bit ones among the others: 2,700
-         * chance candidates per query hash at 10 million records instead of
-         * 3,000, for the same memory. The primary's 26 bits cost none. */
-        w[0] = 26;
+        /* The automatic layout. A secondary table costs about its
+         * substring width + log2(pages) - log2(records) + 2 bits per
+         * entry, and its chance candidates (entries whose substring lies
+         * within the radius) fall by half per bit of an r = 2 table but
+         * double per bit taken from the last, r = 1 table (at T = 31): so
+         * that one gets 20 bits, which pays for three 24-bit ones among the
+         * others. The primary's bits cost no memory, but bits beyond its
+         * directory's do no filtering either (its buckets are verified
+         * whole), so it gets just those and the secondaries the rest: at
+         * 10 million records 21 bits instead of 26, 1,960 chance
+         * candidates per query hash instead of 2,700. */
+        w[0] = clampi(primary_dbits(n), 8, 32);
         w[k - 1] = 20;
         int rest = 256 - w[0] - w[k - 1], mid = k - 2;
         for (int i = 1; i < k - 1; i++)
@@ -582,22 +596,20 @@ static void choose_geom(const cordon_index_t *idx, size_t n, geom_t *g)
         g->tab[i].width = (uint8_t)w[i];
         bit += w[i];
     }
-    /* Primary buckets of 4 to 8 records (2 or 3 cache lines, read as one
-     * stretch): its records are whole 32-byte hashes, so a visit to a
-     * bucket of 16 reads 8 lines. At 10 million records buckets of about
-     * 10 records measured 25% slower, and buckets of 2.4 no faster than
-     * these while their directory cost 0.4 bytes per hash more. The
-     * directory bits also hold id bits. */
-    g->tab[0].dbits = (uint8_t)clampi(lg - 3, 0, w[0]);
+    g->tab[0].dbits = (uint8_t)clampi(primary_dbits(n), 0, w[0]);
     g->pshift = 0;
     if (n < MIH_MIN_RECORDS) {
         g->nsub = 1;
         return;
     }
     g->nsub = k;
-    /* Pages of two records (one cache line) unless entry_bits asks for
-     * fewer bits: each bit below 28 doubles the page. */
-    int ps = idx->opts.entry_bits ? clampi(29 - idx->opts.entry_bits, 0, 6) : 1;
+    /* Pages of four records (two adjacent cache lines, which cost about
+     * as much as one: what a random access costs on the machines measured
+     * is reaching the page, not the line) unless entry_bits asks
+     * otherwise: each bit below 29 doubles the page. Against pages of two
+     * they save a bit per entry and table, which paid for the primary's
+     * narrower substring above. */
+    int ps = idx->opts.entry_bits ? clampi(29 - idx->opts.entry_bits, 0, 6) : 2;
     g->pshift = ps;
     size_t npages = ((n - 1) >> ps) + 1;
     for (int i = 1; i < k; i++) {

@@ -1767,7 +1767,7 @@ static int run_visits(query_t *qr, const uint64_t *vis, size_t nv,
                 continue;
             }
             const table_t *t = &idx->tab[ti];
-            if (grow((void **)&s->surv, &s->capsurv, h - l + 8,
+            if (grow((void **)&s->surv, &s->capsurv, h - l + 16,
                      sizeof *s->surv))
                 return CORDON_ENOMEM;
             uint32_t qk = qkey[v * MAX_SUB + ti];

@@ -4,8 +4,9 @@
  *
  * The scan transposes eight records to word-major order once, so that each
  * query variant then costs four xor+popcount pairs and three adds for eight
- * distances. The bucket filter unpacks eight bit-packed entries per vector
- * with one word permute and one variable shift.
+ * distances. The bucket filter unpacks sixteen bit-packed entries per
+ * vector (eight when fingerprints are wider than 17 bits) with one word
+ * permute and one variable shift.
  */
 #include "index_kernels.h"
 
@@ -83,6 +84,56 @@ size_t cordon__index_verify_avx512(const cordon_hash256_t *recs,
                                cordon__index_scan_avx512);
 }
 
+/* Sixteen entries per vector, for fingerprints of up to 17 bits: 32-bit
+ * lane u takes the two 16-bit words holding entry u's bits (one word
+ * permute) and shifts them down by the entry's offset in the first, which
+ * with f <= 17 leaves the whole fingerprint in the lane. Sixteen entries
+ * take 2f bytes, so every group starts at the same bit offset b0. */
+static size_t filter16(const uint8_t *p, unsigned b0, uint32_t nb, int f,
+                       uint32_t qfp, int rr, uint32_t *out)
+{
+    static const uint16_t u16t[32] = {0, 0, 1, 1, 2,  2,  3,  3,  4,  4, 5,
+                                      5, 6, 6, 7, 7,  8,  8,  9,  9,  10, 10,
+                                      11, 11, 12, 12, 13, 13, 14, 14, 15, 15};
+    static const uint16_t j16t[32] = {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0,
+                                      1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                      0, 1, 0, 1, 0, 1, 0, 1, 0, 1};
+    const __m512i start = _mm512_add_epi16(
+        _mm512_set1_epi16((short)b0),
+        _mm512_mullo_epi16(_mm512_loadu_si512(u16t),
+                           _mm512_set1_epi16((short)f)));
+    const __m512i idxv = _mm512_add_epi16(_mm512_srli_epi16(start, 4),
+                                          _mm512_loadu_si512(j16t));
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                           11, 12, 13, 14, 15);
+    const __m512i shv = _mm512_and_si512(
+        _mm512_add_epi32(_mm512_set1_epi32((int)b0),
+                         _mm512_mullo_epi32(lane, _mm512_set1_epi32(f))),
+        _mm512_set1_epi32(15));
+    const __m512i fmask = _mm512_set1_epi32((int)((1u << f) - 1));
+    const __m512i qv = _mm512_set1_epi32((int)qfp);
+    const __m512i rv = _mm512_set1_epi32(rr);
+    size_t m = 0;
+    for (uint32_t g = 0; g < nb; g += 16, p += 2 * f) {
+        __m512i raw = _mm512_loadu_si512(p);
+        __m512i x = _mm512_and_si512(
+            _mm512_srlv_epi32(_mm512_permutexvar_epi16(idxv, raw), shv),
+            fmask);
+        __m512i dv = _mm512_popcnt_epi32(_mm512_xor_si512(x, qv));
+        uint32_t left = nb - g < 16 ? nb - g : 16;
+        __mmask16 k = _mm512_mask_cmple_epu32_mask(
+            (__mmask16)(0xffffu >> (16 - left)), dv, rv);
+        /* Compress in a register, then a plain store: the memory form of
+         * vpcompressd is microcoded on AMD cores. */
+        _mm512_storeu_si512(
+            out + m,
+            _mm512_maskz_compress_epi32(
+                k, _mm512_add_epi32(lane, _mm512_set1_epi32((int)g))));
+        m += (size_t)__builtin_popcount(k);
+    }
+    return m;
+}
+
 /* The fingerprints are packed f bits apart from bit boff on; eight of them
  * take f bytes, so each group of eight starts at the same bit offset within
  * its first byte, and one word permute plus one variable shift (fixed for
@@ -95,6 +146,11 @@ size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
         return cordon__efilter_body(data, boff, nb, f, l, H, qfp, rr, out);
     const uint8_t *p = data + (boff >> 3);
     unsigned b0 = (unsigned)(boff & 7);
+    if (f <= 17) {
+        size_t m = filter16(p, b0, nb, f, qfp, rr, out);
+        cordon__ef_pages(data, boff, nb, f, l, H, out, m);
+        return m;
+    }
     /* 16-bit lane i fetches word ((b0 + (i / 4) * f) >> 4) + i % 4; 64-bit
      * lane u then shifts by (b0 + u * f) & 15. */
     static const uint16_t u16t[32] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,

@@ -201,7 +201,7 @@ static inline uint64_t cordon__bits57(const uint8_t *p, uint64_t pos)
  * instead of log2(pages).
  *
  * Appends to out the pages of the entries whose fingerprint lies within rr
- * bits of qfp, in entry order; out must have room for nb + 8 words (vector
+ * bits of qfp, in entry order; out must have room for nb + 16 words (vector
  * versions store whole groups). Returns
  * the number appended. The stream must be followed by CORDON_INDEX_ENT_PAD
  * readable bytes.

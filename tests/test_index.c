@@ -757,7 +757,7 @@ TEST(kernels_identical_on_every_path)
     uint32_t *fps = malloc(600 * 4), *pages = malloc(600 * 4);
     uint32_t *want = malloc(600 * 4), *got[3];
     for (int p = 0; p < 3; p++)
-        got[p] = malloc((600 + 8) * 4); /* vector filters store whole groups */
+        got[p] = malloc((600 + 16) * 4); /* vector filters store whole groups */
     REQUIRE(buf && fps && pages && want && got[0] && got[1] && got[2]);
     for (int f = 0; f <= 31; f++) {
         for (int it = 0; it < 12; it++) {

@@ -27,11 +27,11 @@
  * - Queries with a large threshold degrade gracefully to a linear SIMD scan;
  *   the query picks the cheaper method itself. Results never depend on the
  *   method or on the SIMD path.
- * - Memory at 10 million entries is about 64 bytes per entry when the ids
- *   are below 2^24 (about 65 with 32-bit ids, 69 with 64-bit ones): the
+ * - Memory at 10 million entries is about 63 bytes per entry when the ids
+ *   are below 2^24 (about 64 with 32-bit ids, 68 with 64-bit ones): the
  *   32-byte hash, which also carries the low 21 bits of the id in place of
  *   hash bits its position implies, the rest of the id bit-packed, 10
- *   secondary tables of about 24 bits per entry (Elias-Fano coded) and 2
+ *   secondary tables of about 23.5 bits per entry (Elias-Fano coded) and 2
  *   bytes of directory per bucket. Fewer bytes (opts.entry_bits,
  *   opts.substrings) cost query speed; see benchmarks/index.md.
  *   cordon_index_memory() reports the exact figure.

@@ -20,8 +20,8 @@
  * since queries touch them at random; the secondary tables share one such
  * block. Directories keep 2 bytes per bucket (a 16-bit offset from a 32-bit
  * base per 64 buckets). At 10 million records: 32-byte hashes, 3 bits of id
- * (ids below 2^24), 10 tables of about 24 bits per entry, 0.7 bytes of
- * directories: 63.6 bytes per record.
+ * (ids below 2^24), 10 tables of about 23.5 bits per entry, 0.7 bytes of
+ * directories: 62.9 bytes per record.
  *
  * Speed. A query is a stream of random memory accesses (directory buckets,
  * then pages), so the query pipelines fetch a chunk of them ahead of use;

@@ -84,6 +84,24 @@ size_t cordon__index_verify_avx512(const cordon_hash256_t *recs,
                                cordon__index_scan_avx512);
 }
 
+/* The word permute's index vector for entries of f bits from bit b0 on,
+ * one entry per 2^lgw 16-bit lanes: lane i fetches word
+ * ((b0 + (i >> lgw) * f) >> 4) + (i & (2^lgw - 1)). */
+static inline __m512i word_index(unsigned b0, int f, int lgw)
+{
+    static const uint16_t iota[32] = {
+        0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+        16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+    const __m512i i16 = _mm512_loadu_si512(iota);
+    __m512i u = _mm512_srl_epi16(i16, _mm_cvtsi32_si128(lgw));
+    __m512i start =
+        _mm512_add_epi16(_mm512_set1_epi16((short)b0),
+                         _mm512_mullo_epi16(u, _mm512_set1_epi16((short)f)));
+    return _mm512_add_epi16(
+        _mm512_srli_epi16(start, 4),
+        _mm512_and_si512(i16, _mm512_set1_epi16((short)((1 << lgw) - 1))));
+}
+
 /* Sixteen entries per vector, for fingerprints of up to 17 bits: 32-bit
  * lane u takes the two 16-bit words holding entry u's bits (one word
  * permute) and shifts them down by the entry's offset in the first, which
@@ -92,20 +110,9 @@ size_t cordon__index_verify_avx512(const cordon_hash256_t *recs,
 static size_t filter16(const uint8_t *p, unsigned b0, uint32_t nb, int f,
                        uint32_t qfp, int rr, uint32_t *out)
 {
-    static const uint16_t u16t[32] = {0, 0, 1, 1, 2,  2,  3,  3,  4,  4, 5,
-                                      5, 6, 6, 7, 7,  8,  8,  9,  9,  10, 10,
-                                      11, 11, 12, 12, 13, 13, 14, 14, 15, 15};
-    static const uint16_t j16t[32] = {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0,
-                                      1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
-                                      0, 1, 0, 1, 0, 1, 0, 1, 0, 1};
-    const __m512i start = _mm512_add_epi16(
-        _mm512_set1_epi16((short)b0),
-        _mm512_mullo_epi16(_mm512_loadu_si512(u16t),
-                           _mm512_set1_epi16((short)f)));
-    const __m512i idxv = _mm512_add_epi16(_mm512_srli_epi16(start, 4),
-                                          _mm512_loadu_si512(j16t));
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                           11, 12, 13, 14, 15);
+    const __m512i idxv = word_index(b0, f, 1);
+    const __m512i lane =
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i shv = _mm512_and_si512(
         _mm512_add_epi32(_mm512_set1_epi32((int)b0),
                          _mm512_mullo_epi32(lane, _mm512_set1_epi32(f))),
@@ -117,8 +124,7 @@ static size_t filter16(const uint8_t *p, unsigned b0, uint32_t nb, int f,
     for (uint32_t g = 0; g < nb; g += 16, p += 2 * f) {
         __m512i raw = _mm512_loadu_si512(p);
         __m512i x = _mm512_and_si512(
-            _mm512_srlv_epi32(_mm512_permutexvar_epi16(idxv, raw), shv),
-            fmask);
+            _mm512_srlv_epi32(_mm512_permutexvar_epi16(idxv, raw), shv), fmask);
         __m512i dv = _mm512_popcnt_epi32(_mm512_xor_si512(x, qv));
         uint32_t left = nb - g < 16 ? nb - g : 16;
         __mmask16 k = _mm512_mask_cmple_epu32_mask(
@@ -126,9 +132,8 @@ static size_t filter16(const uint8_t *p, unsigned b0, uint32_t nb, int f,
         /* Compress in a register, then a plain store: the memory form of
          * vpcompressd is microcoded on AMD cores. */
         _mm512_storeu_si512(
-            out + m,
-            _mm512_maskz_compress_epi32(
-                k, _mm512_add_epi32(lane, _mm512_set1_epi32((int)g))));
+            out + m, _mm512_maskz_compress_epi32(
+                         k, _mm512_add_epi32(lane, _mm512_set1_epi32((int)g))));
         m += (size_t)__builtin_popcount(k);
     }
     return m;
@@ -151,23 +156,9 @@ size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
         cordon__ef_pages(data, boff, nb, f, l, H, out, m);
         return m;
     }
-    /* 16-bit lane i fetches word ((b0 + (i / 4) * f) >> 4) + i % 4; 64-bit
-     * lane u then shifts by (b0 + u * f) & 15. */
-    static const uint16_t u16t[32] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
-                                      2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5,
-                                      5, 5, 6, 6, 6, 6, 7, 7, 7, 7};
-    static const uint16_t j16t[32] = {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2,
-                                      3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1,
-                                      2, 3, 0, 1, 2, 3, 0, 1, 2, 3};
-    const __m512i u16 = _mm512_loadu_si512(u16t);
-    const __m512i j16 = _mm512_loadu_si512(j16t);
-    const __m512i idxv = _mm512_add_epi16(
-        _mm512_srli_epi16(
-            _mm512_add_epi16(_mm512_set1_epi16((short)b0),
-                             _mm512_mullo_epi16(u16, _mm512_set1_epi16(
-                                                         (short)f))),
-            4),
-        j16);
+    /* Four 16-bit lanes per entry; 64-bit lane u then shifts by
+     * (b0 + u * f) & 15. */
+    const __m512i idxv = word_index(b0, f, 2);
     const __m512i u64v = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
     const __m512i shv = _mm512_and_si512(
         _mm512_add_epi64(_mm512_set1_epi64(b0),

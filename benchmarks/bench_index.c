@@ -13,14 +13,9 @@
  * is slow. Every query's MIH result is checked against the scan's on a
  * sample, so a fast wrong answer cannot pass unnoticed.
  *
- * Query mix: half are stored hashes with 0..40 bits flipped (uniformly),
- * half are random hashes. A dihedral query puts that hash at a random
- * variant position and fills the other seven with random hashes, which is
- * how the unrelated orientations of a real image behave.
- *
- * Data: "uniform" is random 256-bit hashes; "clustered" is groups of 20
- * near-duplicates (a random centre, members 0..40 bits from it), the load a
- * bank of re-uploads has.
+ * The data ("uniform" or "clustered") and the query mix are described in
+ * index_data.h. To compare two builds of the engine on a noisy machine, use
+ * ab_index, which runs them side by side in one process.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,69 +24,18 @@
 
 #include "cordon_cpu.h"
 #include "cordon_index.h"
-
-static uint64_t rs = 0x1234567;
-
-static uint64_t rng(void)
-{
-    uint64_t z = (rs += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static cordon_hash256_t rand_hash(void)
-{
-    cordon_hash256_t h;
-    for (int i = 0; i < 4; i++)
-        h.w[i] = rng();
-    return h;
-}
-
-static cordon_hash256_t perturb(cordon_hash256_t h, int k)
-{
-    cordon_hash256_t m = {{0, 0, 0, 0}};
-    for (int set = 0; set < k;) {
-        unsigned b = (unsigned)(rng() & 255);
-        if ((m.w[b >> 6] >> (b & 63)) & 1)
-            continue;
-        m.w[b >> 6] |= 1ull << (b & 63);
-        set++;
-    }
-    for (int i = 0; i < 4; i++)
-        h.w[i] ^= m.w[i];
-    return h;
-}
-
-static double clock_s(clockid_t c)
-{
-    struct timespec t;
-    clock_gettime(c, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
+#include "index_data.h"
 
 static double now(void)
 {
-    return clock_s(CLOCK_MONOTONIC);
+    return bench_clock(CLOCK_MONOTONIC);
 }
 
 /* CPU time of this thread: on a shared machine it is what "one core"
  * means; the wall clock also counts time other processes took. */
 static double cpu_now(void)
 {
-    return clock_s(CLOCK_THREAD_CPUTIME_ID);
-}
-
-static int dcmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, dcmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return bench_clock(CLOCK_THREAD_CPUTIME_ID);
 }
 
 static long rss_kb(void)
@@ -139,7 +83,7 @@ static rate_t rate(const cordon_index_t *idx, const cordon_hash256_t *qs,
         *hits = h;
     }
     cordon_index_results_free(&res);
-    rate_t out = {median(r, reps), median(w, reps)};
+    rate_t out = {bench_median(r, reps), bench_median(w, reps)};
     return out;
 }
 
@@ -228,7 +172,6 @@ int main(int argc, char **argv)
         for (char *ds = strtok_r(dl, ",", &save); ds;
              ds = strtok_r(NULL, ",", &save)) {
             int clustered = !strcmp(ds, "clustered");
-            rs = 0x1234567 + n;
             cordon_hash256_t *h = malloc(n * sizeof *h);
             uint64_t *id = malloc(n * sizeof *id);
             cordon_hash256_t *q1 = malloc(nqueries * sizeof *q1);
@@ -237,26 +180,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "bench_index: out of memory\n");
                 return 2;
             }
-            cordon_hash256_t c = rand_hash();
-            for (size_t i = 0; i < n; i++) {
-                if (clustered) {
-                    if (i % 20 == 0)
-                        c = rand_hash();
-                    h[i] = perturb(c, (int)(rng() % 41));
-                } else {
-                    h[i] = rand_hash();
-                }
+            bench_index_data(n, clustered, h, nqueries, q1, q8);
+            for (size_t i = 0; i < n; i++)
                 id[i] = wide ? 0x100000000ull + i * 7919 : i;
-            }
-            /* q1: the single queries; q8: the same hash at a random
-             * variant position among seven random ones. */
-            for (size_t i = 0; i < nqueries; i++) {
-                q1[i] = (i & 1) ? rand_hash()
-                                : perturb(h[rng() % n], (int)(rng() % 41));
-                int pos = (int)(rng() % 8);
-                for (int v = 0; v < 8; v++)
-                    q8[i * 8 + v] = v == pos ? q1[i] : rand_hash();
-            }
             cordon_index_t *idx = NULL;
             if (cordon_index_create(&opts, &idx)) {
                 fprintf(stderr, "bench_index: bad options\n");

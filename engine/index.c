@@ -1381,7 +1381,7 @@ typedef struct {
     uint64_t *visit; /* (table, variant, remaining radius, bucket) */
     size_t capvisit;
     uint64_t *task; /* CORDON__TASK words */
-    size_t ntask, captask, task_recs;
+    size_t ntask, captask;
     size_t nready;  /* queued tasks whose lines were prefetched */
     uint32_t *surv; /* survivor pages of one bucket */
     size_t capsurv;
@@ -1635,7 +1635,6 @@ static int flush_tasks(query_t *qr, size_t n, int *truncated)
     resolve(qr, from, 0);
     memmove(s->task, s->task + n, (s->ntask - n) * sizeof *s->task);
     s->ntask -= n;
-    s->task_recs -= recs;
     s->nready = s->nready > n ? s->nready - n : 0;
     return CORDON_OK;
 }
@@ -1675,7 +1674,6 @@ static int push_task(query_t *qr, uint32_t rec, uint32_t cnt, int v, int add,
                 return err;
         }
         s->task[s->ntask++] = CORDON__TASK(rec, c, v, add);
-        s->task_recs += c;
         rec += c;
         cnt -= c;
     }
@@ -1843,7 +1841,6 @@ static int query_mih(query_t *qr, int *truncated)
         grow((void **)&s->task, &s->captask, TASK_CAP, sizeof *s->task))
         return CORDON_ENOMEM;
     s->ntask = 0;
-    s->task_recs = 0;
     s->nready = 0;
     size_t nv = 0;
     /* Radii come from the caller's threshold, not the effective one, so that

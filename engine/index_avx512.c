@@ -129,8 +129,6 @@ static size_t filter16(const uint8_t *p, unsigned b0, uint32_t nb, int f,
         uint32_t left = nb - g < 16 ? nb - g : 16;
         __mmask16 k = _mm512_mask_cmple_epu32_mask(
             (__mmask16)(0xffffu >> (16 - left)), dv, rv);
-        /* Compress in a register, then a plain store: the memory form of
-         * vpcompressd is microcoded on AMD cores. */
         _mm512_storeu_si512(
             out + m, _mm512_maskz_compress_epi32(
                          k, _mm512_add_epi32(lane, _mm512_set1_epi32((int)g))));
@@ -139,25 +137,13 @@ static size_t filter16(const uint8_t *p, unsigned b0, uint32_t nb, int f,
     return m;
 }
 
-/* The fingerprints are packed f bits apart from bit boff on; eight of them
- * take f bytes, so each group of eight starts at the same bit offset within
- * its first byte, and one word permute plus one variable shift (fixed for
- * the bucket) brings entry u of a group into 64-bit lane u. */
-size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
-                                    uint32_t nb, int f, int l, uint32_t H,
-                                    uint32_t qfp, int rr, uint32_t *out)
+/* Eight entries per vector, for any width up to 32 bits: eight entries
+ * take f bytes, so each group of eight starts at the same bit offset b0
+ * within its first byte; the four 16-bit words holding entry u go to 64-bit
+ * lane u, which then shifts by (b0 + u * f) & 15. */
+static size_t filter8(const uint8_t *p, unsigned b0, uint32_t nb, int f,
+                      uint32_t qfp, int rr, uint32_t *out)
 {
-    if (f < 1 || f > 32 || nb > 4096)
-        return cordon__efilter_body(data, boff, nb, f, l, H, qfp, rr, out);
-    const uint8_t *p = data + (boff >> 3);
-    unsigned b0 = (unsigned)(boff & 7);
-    if (f <= 17) {
-        size_t m = filter16(p, b0, nb, f, qfp, rr, out);
-        cordon__ef_pages(data, boff, nb, f, l, H, out, m);
-        return m;
-    }
-    /* Four 16-bit lanes per entry; 64-bit lane u then shifts by
-     * (b0 + u * f) & 15. */
     const __m512i idxv = word_index(b0, f, 2);
     const __m512i u64v = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
     const __m512i shv = _mm512_and_si512(
@@ -168,8 +154,6 @@ size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
     const __m512i qv = _mm512_set1_epi64(qfp), rv = _mm512_set1_epi64(rr);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     size_t m = 0;
-    /* Branch-free: most groups have no survivor, and which do is
-     * unpredictable. The last group's lanes past nb are masked off. */
     for (uint32_t g = 0; g < nb; g += 8, p += f) {
         __m512i raw = _mm512_loadu_si512(p);
         __m512i x = _mm512_and_si512(
@@ -178,13 +162,28 @@ size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
         uint32_t left = nb - g < 8 ? nb - g : 8;
         __mmask8 k = _mm512_mask_cmple_epu64_mask(
             (__mmask8)(0xffu >> (8 - left)), dv, rv);
-        /* Compress in a register, then a plain store: the memory form of
-         * vpcompressd is microcoded on AMD cores. */
         __m256i js = _mm256_add_epi32(lane, _mm256_set1_epi32((int)g));
         _mm256_storeu_si256((__m256i *)(void *)(out + m),
                             _mm256_maskz_compress_epi32(k, js));
         m += (size_t)__builtin_popcount(k);
     }
+    return m;
+}
+
+/* Both widths are branch-free: most groups have no survivor, and which do
+ * is unpredictable, so every group's survivors are compressed in a
+ * register and stored whole (the memory form of vpcompressd is microcoded
+ * on AMD cores), and the last group's lanes past nb are masked off. */
+size_t cordon__index_efilter_avx512(const uint8_t *data, uint64_t boff,
+                                    uint32_t nb, int f, int l, uint32_t H,
+                                    uint32_t qfp, int rr, uint32_t *out)
+{
+    if (f < 1 || f > 32 || nb > 4096)
+        return cordon__efilter_body(data, boff, nb, f, l, H, qfp, rr, out);
+    const uint8_t *p = data + (boff >> 3);
+    unsigned b0 = (unsigned)(boff & 7);
+    size_t m = f <= 17 ? filter16(p, b0, nb, f, qfp, rr, out)
+                       : filter8(p, b0, nb, f, qfp, rr, out);
     cordon__ef_pages(data, boff, nb, f, l, H, out, m);
     return m;
 }
